@@ -1,0 +1,44 @@
+"""Small command-line helpers. Usage: ``python -m fashionbench.cli set-profile tiny``."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+from .atomic import write_text
+from .config import load_params, project_root
+from .errors import ConfigError
+
+_PROFILE_LINE = re.compile(r"^profile:[^\n#]*", re.M)
+
+
+def set_profile(name: str, params_file: Path | None = None) -> None:
+    """Set ``profile:`` in params.yaml (keeping its comments); unknown names are an error."""
+    path = params_file or project_root() / "params.yaml"
+    params = load_params(path)
+    if name not in params["profiles"]:
+        raise ConfigError(f"profile: unknown profile {name!r}; defined in {path}: {sorted(params['profiles'])}")
+    text = path.read_text(encoding="utf-8")
+    new, n = _PROFILE_LINE.subn(f"profile: {name}            ", text, count=1)
+    if n != 1:
+        raise ConfigError(f"{path}: no top-level 'profile:' line to change")
+    write_text(path, new)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) == 2 and args[0] == "set-profile":
+        try:
+            set_profile(args[1])
+        except ConfigError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(f"profile set to {args[1]}")
+        return 0
+    print("usage: python -m fashionbench.cli set-profile tiny|default|paper", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

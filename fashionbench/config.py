@@ -1,0 +1,92 @@
+"""Reading ``params.yaml``: the active profile, the dataset, and each method's resolved settings.
+
+A method's effective settings are, merged in this order (later wins):
+``profiles.<profile>.train`` (profile-wide defaults) -> ``methods.<name>`` (without its
+``profiles`` block) -> ``methods.<name>.profiles.<profile>`` (the method's per-profile override).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from .errors import ConfigError
+
+PROFILES: tuple[str, ...] = ("tiny", "default", "paper")
+
+
+def project_root() -> Path:
+    """The project folder: ``$FASHIONBENCH_ROOT`` or the nearest parent holding params.yaml."""
+    env = os.environ.get("FASHIONBENCH_ROOT")
+    if env:
+        return Path(env).resolve()
+    here = Path.cwd().resolve()
+    for p in (here, *here.parents):
+        if (p / "params.yaml").is_file():
+            return p
+    return here
+
+
+def load_params(path: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Read params.yaml (default: the project's) and check its top-level shape."""
+    p = Path(path) if path else project_root() / "params.yaml"
+    try:
+        params = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{p}: params file not found") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: not valid YAML ({exc})") from exc
+    for key in ("seed", "profile", "profiles", "dataset", "methods"):
+        if key not in params:
+            raise ConfigError(f"{p}: missing top-level key '{key}'")
+    profile_settings(params)  # validates the profile name early
+    return params
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Recursively merge ``override`` into a copy of ``base`` (dicts merge, other values replace)."""
+    out = copy.deepcopy(dict(base))
+    for k, v in override.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def profile_settings(params: Mapping[str, Any], profile: str | None = None) -> dict[str, Any]:
+    """The settings block of ``profile`` (default: the active ``params['profile']``)."""
+    name = profile or params["profile"]
+    profiles = params.get("profiles", {})
+    if name not in profiles:
+        raise ConfigError(f"profile: unknown profile {name!r}; defined in params.yaml: {sorted(profiles)}")
+    return dict(profiles[name])
+
+
+def dataset_settings(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The active dataset: ``dataset`` merged with the profile's ``dataset`` block."""
+    return deep_merge(params["dataset"], profile_settings(params).get("dataset", {}))
+
+
+def method_names(params: Mapping[str, Any]) -> list[str]:
+    """Names of the methods defined in params.yaml, in file order."""
+    return list(params["methods"])
+
+
+def method_settings(params: Mapping[str, Any], method: str) -> dict[str, Any]:
+    """The fully resolved settings of ``method`` under the active profile."""
+    methods = params["methods"]
+    if method not in methods:
+        raise ConfigError(f"method: unknown method {method!r}; defined in params.yaml: {sorted(methods)}")
+    row = dict(methods[method])
+    per_profile = row.pop("profiles", {}) or {}
+    prof = params["profile"]
+    unknown = sorted(set(per_profile) - set(params["profiles"]))
+    if unknown:
+        raise ConfigError(f"methods.{method}.profiles: unknown profile(s) {unknown}")
+    base = profile_settings(params).get("train", {})
+    return deep_merge(deep_merge(base, row), per_profile.get(prof, {}))

@@ -1,0 +1,231 @@
+"""Tables and figures for the rendered reports (the notebooks only call these and display).
+
+Every number shown is read from artifacts this code produced (metrics files, per-query tables,
+ranking files, the dataset card); numbers quoted from a paper are labelled as such by the
+caller. Nothing here is a hard-coded result.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from .artifacts import Ranking, load_metrics  # noqa: E402
+
+SYNTHETIC_NOTE = (
+    "**This dataset is synthetic** (fmnist-c2s, built from Fashion-MNIST): its absolute numbers "
+    "are not comparable with the papers' numbers on DeepFashion, JD or Street2Shop. Only the "
+    "papers' *relative* claims are checked on it.")
+PACKAGES = ("fashionbench", "torch", "torchvision", "timm", "numpy", "pandas", "scikit-learn", "faiss-cpu",
+            "faiss-gpu", "pytorch-metric-learning", "ultralytics", "ensemble-boxes", "papermill", "dvc",
+            "matplotlib", "pillow", "scikit-image")
+SUMMARY_COLUMNS = ("mAP", "mAP@10", "top1", "top5", "top10", "top20", "top30", "top40", "top50",
+                   "n_queries", "n_without_match")
+
+
+# ----------------------------------------------------------------------------- loading
+
+def load_all_metrics(methods: Sequence[str], metrics_dir: Path) -> pd.DataFrame:
+    """One row per method (index = method) from ``metrics/<method>.json``; missing files skipped."""
+    rows = {m: load_metrics(metrics_dir / f"{m}.json") for m in methods if (metrics_dir / f"{m}.json").is_file()}
+    df = pd.DataFrame.from_dict(rows, orient="index")
+    cols = [c for c in SUMMARY_COLUMNS if c in df.columns] + [c for c in df.columns if c not in SUMMARY_COLUMNS]
+    return df[cols] if len(df) else df
+
+
+def load_per_query(methods: Sequence[str], folder: Path) -> dict[str, pd.DataFrame]:
+    """Per-query tables (``artifacts/per_query/<method>.csv``) of the methods that have one."""
+    return {m: pd.read_csv(folder / f"{m}.csv") for m in methods if (folder / f"{m}.csv").is_file()}
+
+
+# ----------------------------------------------------------------------------- tables
+
+def ci_table(per_query: Mapping[str, pd.DataFrame], columns: Sequence[str] = ("AP", "AP@10", "top1", "top10"),
+             n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Mean and 95% bootstrap CI (over queries) of each per-query column, one row per method."""
+    from .stats import bootstrap_ci
+
+    rows = {}
+    for m, t in per_query.items():
+        row = {}
+        for c in columns:
+            if c in t.columns:
+                mean, lo, hi = bootstrap_ci(t[c].to_numpy(float), n_boot=n_boot, seed=seed)
+                row[c] = f"{mean:.4f} [{lo:.4f}, {hi:.4f}]"
+        rows[m] = row
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def card_table(card: Mapping[str, Any]) -> pd.DataFrame:
+    """The dataset card's counts and hash as a two-column table."""
+    rows = [("name", card.get("name")), ("synthetic", card.get("synthetic")),
+            ("content SHA-256", card.get("content_sha256", "—"))]
+    rows += [(k, v) for k, v in sorted(card.get("counts", {}).items())]
+    if "config" in card:
+        rows += [(f"config.{k}", v) for k, v in sorted(card["config"].items())]
+    if "source" in card:
+        rows += [("source folder", card["source"].get("folder"))]
+    return pd.DataFrame(rows, columns=["field", "value"]).set_index("field")
+
+
+def environment(params: Mapping[str, Any] | None = None, root: Path | None = None) -> pd.DataFrame:
+    """Python, platform, package versions, git commit and a digest of params.yaml."""
+    import hashlib
+
+    rows = [("python", sys.version.split()[0]), ("platform", platform.platform())]
+    for p in PACKAGES:
+        try:
+            rows.append((p, metadata.version(p)))
+        except metadata.PackageNotFoundError:
+            pass
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                cwd=root, timeout=10).stdout.strip() or "not a git checkout"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, cwd=root, timeout=10).stdout.strip()
+        rows.append(("git commit", commit + (" (+ uncommitted changes)" if dirty else "")))
+    except (OSError, subprocess.SubprocessError):
+        rows.append(("git commit", "unknown"))
+    try:
+        import torch
+        rows += [("torch threads", torch.get_num_threads()), ("cuda available", torch.cuda.is_available())]
+    except ImportError:
+        pass
+    if params is not None:
+        blob = json.dumps(params, sort_keys=True, default=str).encode()
+        rows += [("profile", params.get("profile")), ("seed", params.get("seed")),
+                 ("params.yaml SHA-256", hashlib.sha256(blob).hexdigest()[:16])]
+    return pd.DataFrame(rows, columns=["what", "value"]).set_index("what")
+
+
+# ----------------------------------------------------------------------------- figures
+
+def plot_history(history: Sequence[Mapping[str, Any]], title: str = "") -> plt.Figure:
+    """Training curves: every loss part per epoch, the learning rate and throughput."""
+    df = pd.DataFrame(history)
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.2))
+    for c in df.columns:
+        if c not in ("epoch", "lr", "seconds", "images_per_s"):
+            axes[0].plot(df["epoch"], df[c], marker="o", label=c)
+    axes[0].set(xlabel="epoch", ylabel="loss", title="training loss")
+    axes[0].legend(fontsize=8)
+    axes[1].plot(df["epoch"], df["lr"], marker="o")
+    axes[1].set(xlabel="epoch", ylabel="learning rate", title="schedule")
+    axes[2].bar(df["epoch"], df["images_per_s"])
+    axes[2].set(xlabel="epoch", ylabel="images / s", title="throughput")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_topk(metrics: pd.DataFrame, ks: Sequence[int] = (1, 5, 10, 20, 30, 40, 50), title: str = "") -> plt.Figure:
+    """Top-k accuracy curves, one line per method (row of ``metrics``)."""
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for m, row in metrics.iterrows():
+        ys = [row.get(f"top{k}", np.nan) for k in ks]
+        ax.plot(ks, ys, marker="o", label=str(m))
+    ax.set(xlabel="k", ylabel="top-k accuracy (hit rate)", title=title or "top-k accuracy", ylim=(0, 1.02))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_metric_bars(metrics: pd.DataFrame, per_query: Mapping[str, pd.DataFrame] | None = None,
+                     column: str = "mAP", pq_column: str = "AP", n_boot: int = 1000, seed: int = 0) -> plt.Figure:
+    """One bar per method with its 95% bootstrap CI (when per-query scores are available)."""
+    from .stats import bootstrap_ci
+
+    names = list(metrics.index)
+    vals = metrics[column].to_numpy(float)
+    err = np.zeros((2, len(names)))
+    for i, m in enumerate(names):
+        if per_query and m in per_query:
+            _, lo, hi = bootstrap_ci(per_query[m][pq_column].to_numpy(float), n_boot=n_boot, seed=seed)
+            err[:, i] = (vals[i] - lo, hi - vals[i])
+    fig, ax = plt.subplots(figsize=(max(4, 0.9 * len(names) + 2), 3.5))
+    ax.bar(range(len(names)), vals, yerr=err, capsize=4)
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+    ax.set(ylabel=column, title=f"{column} with 95% bootstrap CI")
+    fig.tight_layout()
+    return fig
+
+
+def _draw_box(ax: plt.Axes, box: Sequence[float], colour: str, lw: float = 1.5) -> None:
+    x1, y1, x2, y2 = box
+    ax.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, ec=colour, lw=lw))
+
+
+def plot_dataset_examples(manifest: pd.DataFrame, root: Path, n_items: int = 5, seed: int = 0) -> plt.Figure:
+    """For a few test items: every shop image (given box red, GT green) and consumer photo."""
+    rng = np.random.default_rng(seed)
+    q_items = manifest.loc[manifest["split"] == "query", "item_id"].unique()
+    items = rng.choice(q_items, size=min(n_items, len(q_items)), replace=False) if len(q_items) else []
+    rows = [manifest[manifest["item_id"] == it].sort_values(["domain", "uid"], ascending=[False, True]) for it in items]
+    ncol = max([len(r) for r in rows] + [1])
+    fig, axes = plt.subplots(len(rows) or 1, ncol, figsize=(1.7 * ncol, 1.8 * max(1, len(rows))), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for i, r in enumerate(rows):
+        for j, (_, row) in enumerate(r.iterrows()):
+            ax = axes[i, j]
+            ax.imshow(Image.open(root / row["path"]).convert("RGB"))
+            _draw_box(ax, (row["x1"], row["y1"], row["x2"], row["y2"]), "red")
+            if "gt_x1" in row:
+                _draw_box(ax, (row["gt_x1"], row["gt_y1"], row["gt_x2"], row["gt_y2"]), "lime", 1.0)
+            ax.set_title(f"{row['item_id']} {row['domain']}", fontsize=7)
+    fig.suptitle("test items: shop images then consumer photos (red: given box, green: ground truth)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_examples(ranking: Ranking, manifest: pd.DataFrame, root: Path, n_queries: int = 8, depth: int = 10,
+                  seed: int = 0, query_crop: str = "given", gallery_crop: str = "given", title: str = "") -> plt.Figure:
+    """Example queries with their top-``depth`` results: green frame = right item, red = wrong."""
+    from .imaging import crop_boxes, load_crop
+
+    by_uid = manifest.set_index("uid")
+    rng = np.random.default_rng(seed)
+    qs = np.sort(rng.choice(len(ranking.query_ids), size=min(n_queries, len(ranking.query_ids)), replace=False))
+    fig, axes = plt.subplots(len(qs), depth + 1, figsize=(1.25 * (depth + 1), 1.4 * len(qs)), squeeze=False)
+
+    def crop_of(uid: str, crop: str) -> np.ndarray:
+        row = by_uid.loc[[uid]].reset_index()
+        box = crop_boxes(row, crop)
+        return load_crop(root / row["path"].iloc[0], None if box is None else box[0], 64)
+
+    for i, q in enumerate(qs):
+        ax = axes[i, 0]
+        ax.imshow(crop_of(ranking.query_ids[q], query_crop))
+        ax.set_title(f"query {ranking.query_labels[q]}", fontsize=6)
+        for j in range(depth):
+            ax = axes[i, j + 1]
+            g = int(ranking.indices[q, j]) if j < ranking.k else -1
+            if g < 0:
+                ax.axis("off")
+                continue
+            ax.imshow(crop_of(ranking.gallery_ids[g], gallery_crop))
+            ok = ranking.gallery_labels[g] == ranking.query_labels[q]
+            for s in ax.spines.values():
+                s.set_edgecolor("limegreen" if ok else "red")
+                s.set_linewidth(3)
+            ax.set_title(f"{j + 1}: {ranking.distances[q, j]:.2f}", fontsize=6)
+        for ax in axes[i]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.suptitle(title or f"example queries and their top-{depth} (green: right item, red: wrong)", fontsize=9)
+    fig.tight_layout()
+    return fig

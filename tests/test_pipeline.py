@@ -1,0 +1,106 @@
+"""End to end: `dvc repro` of the tiny profile in a temp copy of the repo, then DVC's bookkeeping.
+
+Checks that the pipeline runs from scratch, writes metrics and self-contained reports, that a
+second `dvc repro` is a no-op, and that changing one method's parameters invalidates only that
+method's stages (plus the report), as `dvc status` shows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT
+from fashionbench.render import remote_references
+
+pytestmark = pytest.mark.slow
+IGNORE = shutil.ignore_patterns(".venv", ".git", "data", "artifacts", ".cache", "cache", "tmp", "runs",
+                                "scratch", "__pycache__", "*.egg-info", ".pytest_cache", "reports", "metrics",
+                                "dvc.lock")
+
+
+def _run(args: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "FASHIONBENCH_ROOT": str(cwd), "PYTHONUNBUFFERED": "1"}
+    res = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert res.returncode == 0, f"{' '.join(args)} failed:\n{res.stdout[-4000:]}\n{res.stderr[-4000:]}"
+    return res
+
+
+def _status(cwd: Path) -> set[str]:
+    out = _run(["dvc", "status", "--json"], cwd).stdout
+    return set(json.loads(out or "{}"))
+
+
+def _edit_params(repo: Path, fn) -> None:
+    p = yaml.safe_load((repo / "params.yaml").read_text())
+    fn(p)
+    (repo / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    repo = tmp_path_factory.mktemp("e2e") / "fashionbench"
+    shutil.copytree(ROOT, repo, ignore=IGNORE)
+    _run(["git", "init", "-q"], repo)
+
+    def tiny(p):
+        p["profile"] = "tiny"
+        p["dataset"]["source_dir"] = str(ROOT.parent / "shared" / "data" / "fashion-mnist")
+    _edit_params(repo, tiny)
+    t0 = time.perf_counter()
+    _run(["dvc", "repro"], repo)
+    print(f"tiny dvc repro from scratch: {time.perf_counter() - t0:.1f} s")
+    return repo
+
+
+def test_outputs_written(repo):
+    metrics = json.loads((repo / "metrics" / "baseline.json").read_text())
+    for key in ("mAP", "mAP@10", "top1", "top5", "top10", "top20", "top30", "top40", "top50", "n_queries",
+                "n_without_match"):
+        assert key in metrics
+    assert metrics["n_queries"] > 0 and 0 <= metrics["mAP"] <= 1
+    for html in ("reports/comparison.html", "reports/methods/baseline.html"):
+        text = (repo / html).read_text()
+        assert not remote_references(text) and "<script" not in text
+    comparison = (repo / "reports" / "comparison.html").read_text()
+    assert "synthetic" in comparison and "shang-1" in comparison and "untested" in comparison
+    for nb in ("prepare", "train-baseline", "embed-baseline", "evaluate-baseline", "comparison"):
+        assert (repo / "reports" / "notebooks" / f"{nb}.ipynb").is_file()
+    assert not list((repo / "data").rglob("*.cache")), "no ultralytics label cache inside DVC outputs"
+
+
+def test_second_repro_is_noop(repo):
+    t0 = time.perf_counter()
+    out = _run(["dvc", "repro"], repo).stdout
+    print(f"no-op dvc repro: {time.perf_counter() - t0:.1f} s")
+    assert "Running stage" not in out
+    assert _status(repo) == set()
+
+
+def test_param_change_invalidates_only_that_method(repo):
+    original = (repo / "params.yaml").read_text()
+    try:
+        _edit_params(repo, lambda p: p["methods"]["baseline"].update(lr=0.0005))
+        changed = _status(repo)
+        assert "train@baseline" in changed
+        assert "prepare" not in changed and "evaluate@baseline" not in changed
+        (repo / "params.yaml").write_text(original)
+
+        def add(p):
+            p["methods"]["baseline2"] = {**p["methods"]["baseline"], "lr": 0.002}
+        _edit_params(repo, add)
+        changed = _status(repo)
+        assert {"train@baseline2", "embed@baseline2", "evaluate@baseline2"} <= changed
+        assert not {"prepare", "train@baseline", "embed@baseline", "evaluate@baseline"} & changed
+    finally:
+        (repo / "params.yaml").write_text(original)
+    assert _status(repo) == set()

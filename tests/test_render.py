@@ -1,0 +1,38 @@
+"""Rendered reports are self-contained: nothing is loaded from a remote host when opened."""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+
+from fashionbench.errors import ContractError
+from fashionbench.render import notebook_to_html, remote_references, render
+
+
+def test_detects_remote_references():
+    assert remote_references('<script src="https://cdn.x/require.js"></script>')
+    assert remote_references('<link rel="stylesheet" href="//fonts.x/css">')
+    assert remote_references("<style>body{background:url('https://x/y.png')}</style>")
+    assert not remote_references('<a href="https://github.com/x">a link</a>')
+    assert not remote_references('<img src="data:image/png;base64,AAAA">')
+
+
+def test_rendered_notebook_has_no_scripts_or_remote_refs(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# Title $x^2$"), nbformat.v4.new_code_cell("1 + 1")]
+    nb.cells[1].outputs = [nbformat.v4.new_output("execute_result", {"text/plain": "2"}, execution_count=1)]
+    path = tmp_path / "n.ipynb"
+    nbformat.write(nb, path)
+    render(path, tmp_path / "n.html")
+    html = (tmp_path / "n.html").read_text()
+    assert "<script" not in html.lower() and not remote_references(html)
+    assert "Title" in html
+
+
+def test_remote_image_in_output_is_refused(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell('<img src="https://example.com/x.png">')]
+    nbformat.write(nb, tmp_path / "n.ipynb")
+    with pytest.raises(ContractError, match="remote hosts"):
+        notebook_to_html(tmp_path / "n.ipynb")
+    assert not (tmp_path / "n.html").exists()
