@@ -90,3 +90,34 @@ def method_settings(params: Mapping[str, Any], method: str) -> dict[str, Any]:
         raise ConfigError(f"methods.{method}.profiles: unknown profile(s) {unknown}")
     base = profile_settings(params).get("train", {})
     return deep_merge(deep_merge(base, row), per_profile.get(prof, {}))
+
+
+def method_group(params: Mapping[str, Any], method: str) -> str:
+    """The ``group`` (family folder) of method row ``method``."""
+    row = (params.get("methods") or {}).get(method)
+    if row is None:
+        raise ConfigError(f"method: unknown method {method!r}; defined in params.yaml: {sorted(params['methods'])}")
+    if not row.get("group"):
+        raise ConfigError(f"methods.{method}: missing 'group' (the family folder of its embedding file)")
+    return str(row["group"])
+
+
+def evaluated_names(params: Mapping[str, Any]) -> list[str]:
+    """Every evaluated row, in report order: methods, then fusions, then reranks."""
+    out: list[str] = []
+    for section in ("methods", "fusions", "reranks"):
+        out += list(params.get(section) or {})
+    return out
+
+
+def crop_settings(params: Mapping[str, Any], name: str) -> tuple[str, str]:
+    """(query crop, gallery crop) of an evaluated row; fusions/reranks use their first input's."""
+    for section, key in (("fusions", "inputs"), ("reranks", "input")):
+        row = (params.get(section) or {}).get(name)
+        if row is not None:
+            first = row.get(key)
+            first = first[0] if isinstance(first, list) else first
+            return crop_settings(params, first)
+    s = method_settings(params, name)
+    crop = s.get("crop", "given")
+    return s.get("query_crop", crop), s.get("gallery_crop", crop)

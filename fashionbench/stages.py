@@ -7,10 +7,13 @@ reports agree on them:
                                          card; its ``images_root`` says where images live: here
                                          for fmnist-c2s, ``dataset.root`` for real datasets)
 - ``artifacts/models/<method>/``         checkpoint.pt, model.pt, history.json
-- ``artifacts/embeddings/<method>.npz``  embedding file (contract in docs/contracts.md)
-- ``artifacts/rankings/<method>.npz``    ranking file
-- ``artifacts/per_query/<method>.csv``   per-query scores (for bootstrap CIs)
-- ``metrics/<method>.json``              metrics file (``dvc metrics show``)
+- ``artifacts/embeddings/<group>/<method>.npz``  embedding file (contract in docs/contracts.md);
+                                         ``group`` is the method row's family (``baseline``,
+                                         ``shang``, …): fuse/rerank rows depend on one group
+- ``artifacts/fused/<group>/<fusion>.npz``  output of a fuse row (embeddings or a ranking)
+- ``artifacts/rankings/<name>.npz``      ranking file of every evaluated row
+- ``artifacts/per_query/<name>.csv``     per-query scores (for bootstrap CIs)
+- ``metrics/<name>.json``                metrics file (``dvc metrics show``)
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any, Mapping
 import pandas as pd
 
 from . import config
-from .artifacts import Embeddings, load_embeddings, save_embeddings, save_metrics, save_ranking
+from .artifacts import Embeddings, Ranking, load_embeddings, save_embeddings, save_metrics, save_ranking
 from .atomic import atomic_path, write_json
 from .errors import ConfigError
 
@@ -45,8 +48,11 @@ def model_dir(method: str, root: Path | None = None) -> Path:
     return (root or config.project_root()) / "artifacts" / "models" / method
 
 
-def embeddings_path(method: str, root: Path | None = None) -> Path:
-    return (root or config.project_root()) / "artifacts" / "embeddings" / f"{method}.npz"
+def embeddings_path(method: str, root: Path | None = None, params: Mapping[str, Any] | None = None) -> Path:
+    """Embedding file of ``method`` (its folder is the method row's ``group``)."""
+    params = params or config.load_params()
+    group = config.method_group(params, method)
+    return (root or config.project_root()) / "artifacts" / "embeddings" / group / f"{method}.npz"
 
 
 def ranking_path(method: str, root: Path | None = None) -> Path:
@@ -119,8 +125,13 @@ def train(params: Mapping[str, Any], method: str, progress: bool = True) -> list
     settings = config.method_settings(params, method)
     manifest, root = load_dataset(params)
     train_rows = manifest[manifest["split"] == "train"]
+    for col, allowed in (settings.get("train_filter") or {}).items():
+        if col not in train_rows.columns:
+            raise ConfigError(f"methods.{method}.train_filter: the manifest has no column {col!r}")
+        allowed = [allowed] if isinstance(allowed, str) else list(allowed)
+        train_rows = train_rows[train_rows[col].isin(allowed)]
     if train_rows.empty:
-        raise ConfigError(f"method {method}: the dataset has no 'train' rows to train on")
+        raise ConfigError(f"method {method}: no 'train' rows to train on (after train_filter)")
     crop, _, _ = _crops(settings)
     ds = CropDataset(train_rows, root, crop, int(settings["img_size"]), progress=progress)
     _, history = run_training(settings, ds, model_dir(method), seed=int(params["seed"]), progress=progress)
@@ -139,21 +150,47 @@ def embed(params: Mapping[str, Any], method: str, progress: bool = True) -> Embe
     emb = embed_splits(model, manifest, root, query_crop=qcrop, gallery_crop=gcrop, size=int(saved["size"]),
                        name=method, params={"settings": settings, "seed": params["seed"]},
                        batch_size=int(settings.get("embed_batch_size", 256)), progress=progress)
-    save_embeddings(embeddings_path(method), emb)
+    save_embeddings(embeddings_path(method, params=params), emb)
     return emb
 
 
-def evaluate(params: Mapping[str, Any], method: str) -> dict[str, float]:
-    """Search, score and save the ranking, per-query scores and metrics of ``method``."""
+def score_ranking(params: Mapping[str, Any], name: str, ranking: "Ranking") -> dict[str, float]:
+    """Save ``ranking`` as row ``name``'s ranking file, with its per-query scores and metrics."""
     from .metrics import evaluate_ranking_detailed
+
+    ev = config.profile_settings(params).get("eval", {})
+    save_ranking(ranking_path(name), ranking)
+    metrics, per_query = evaluate_ranking_detailed(ranking, ks=tuple(ev.get("ks", (1, 5, 10, 20, 30, 40, 50))))
+    with atomic_path(per_query_path(name)) as tmp:
+        per_query.to_csv(tmp, index=False)
+    save_metrics(metrics_path(name), metrics)
+    return metrics
+
+
+def evaluate(params: Mapping[str, Any], method: str) -> dict[str, float]:
+    """Exact search of ``method``'s embedding file, then score and save (see :func:`score_ranking`)."""
     from .search import to_ranking
 
     ev = config.profile_settings(params).get("eval", {})
-    emb = load_embeddings(embeddings_path(method))
-    ranking = to_ranking(emb, int(ev.get("top_k", 100)))
-    save_ranking(ranking_path(method), ranking)
-    metrics, per_query = evaluate_ranking_detailed(ranking, ks=tuple(ev.get("ks", (1, 5, 10, 20, 30, 40, 50))))
-    with atomic_path(per_query_path(method)) as tmp:
-        per_query.to_csv(tmp, index=False)
-    save_metrics(metrics_path(method), metrics)
-    return metrics
+    emb = load_embeddings(embeddings_path(method, params=params))
+    return score_ranking(params, method, to_ranking(emb, int(ev.get("top_k", 100))))
+
+
+def fuse(params: Mapping[str, Any], name: str) -> dict[str, float]:
+    """Build fusion row ``name`` and score it."""
+    from .compose import run_fusion
+    from .search import to_ranking
+
+    ev = config.profile_settings(params).get("eval", {})
+    out = run_fusion(params, name)
+    ranking = out if isinstance(out, Ranking) else to_ranking(out, int(ev.get("top_k", 100)))
+    ranking.model = name
+    return score_ranking(params, name, ranking)
+
+
+def rerank(params: Mapping[str, Any], name: str) -> dict[str, float]:
+    """Apply rerank row ``name``'s steps and score the result."""
+    from .compose import run_rerank
+
+    ev = config.profile_settings(params).get("eval", {})
+    return score_ranking(params, name, run_rerank(params, name, int(ev.get("top_k", 100))))

@@ -55,6 +55,10 @@ def repo(tmp_path_factory) -> Path:
     def tiny(p):
         p["profile"] = "tiny"
         p["dataset"]["source_dir"] = str(ROOT.parent / "shared" / "data" / "fashion-mnist")
+        # exercise the fuse and rerank stages too, on the baseline's embeddings
+        p["fusions"] = {"e2e-fusion": {"group": "baseline", "inputs": ["baseline", "baseline"], "kind": "concat"}}
+        p["reranks"] = {"e2e-kr": {"group": "baseline", "input": "e2e-fusion", "steps": [
+            {"name": "dba", "top_k": 2}, {"name": "k_reciprocal", "k1": 10, "k2": 3, "lambda_value": 0.3}]}}
     _edit_params(repo, tiny)
     t0 = time.perf_counter()
     _run(["dvc", "repro"], repo)
@@ -73,7 +77,12 @@ def test_outputs_written(repo):
         assert not remote_references(text) and "<script" not in text
     comparison = (repo / "reports" / "comparison.html").read_text()
     assert "synthetic" in comparison and "shang-1" in comparison and "untested" in comparison
-    for nb in ("prepare", "train-baseline", "embed-baseline", "evaluate-baseline", "comparison"):
+    fused = json.loads((repo / "metrics" / "e2e-fusion.json").read_text())
+    assert fused["mAP"] == pytest.approx(metrics["mAP"], abs=1e-6), "a model fused with itself ranks the same"
+    assert json.loads((repo / "metrics" / "e2e-kr.json").read_text())["n_queries"] == metrics["n_queries"]
+    assert "e2e-kr" in comparison
+    for nb in ("prepare", "train-baseline", "embed-baseline", "evaluate-baseline", "fuse-e2e-fusion",
+               "rerank-e2e-kr", "comparison"):
         assert (repo / "reports" / "notebooks" / f"{nb}.ipynb").is_file()
     assert not list((repo / "data").rglob("*.cache")), "no ultralytics label cache inside DVC outputs"
 
