@@ -229,3 +229,80 @@ def plot_examples(ranking: Ranking, manifest: pd.DataFrame, root: Path, n_querie
     fig.suptitle(title or f"example queries and their top-{depth} (green: right item, red: wrong)", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+# ----------------------------------------------------------------------------- paper reports
+
+_PER_QUERY_COLUMN = {"mAP": "AP", "mAP@10": "AP@10", **{f"top{k}": f"top{k}" for k in (1, 5, 10, 20, 30, 40, 50)}}
+
+
+def _resolve_row(pattern: str, metrics: pd.DataFrame, key: str) -> str | None:
+    import fnmatch
+
+    names = [m for m in metrics.index if fnmatch.fnmatchcase(str(m), pattern) and key in metrics.columns
+             and pd.notna(metrics.loc[m, key])]
+    return max(sorted(names), key=lambda m: float(metrics.loc[m, key])) if names else None
+
+
+def paper_table(table: Any, paper_id: str, metrics: pd.DataFrame, per_query: Mapping[str, pd.DataFrame],
+                metrics_dir: Path, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """A paper table side by side: quoted values (labelled) and ours, with 95% bootstrap CIs.
+
+    ``table`` is a :class:`fashionbench.papers.PaperTable`. Our value is read from the metrics
+    file of the row named in ``ours`` (a glob picks the best matching row); when the metric has
+    per-query scores, its bootstrap CI over queries is shown too.
+    """
+    from .stats import bootstrap_ci
+
+    extra = {}
+    if table.metrics_file and (metrics_dir / f"{table.metrics_file}.json").is_file():
+        extra = load_metrics(metrics_dir / f"{table.metrics_file}.json")
+    scale = 100.0 if table.percent else 1.0
+    rows = []
+    for r in table.rows:
+        out: dict[str, Any] = {"row": r.label}
+        for col, q in r.quoted.items():
+            out[f"{col} (quoted from {paper_id})"] = q
+        name = None
+        for col, key in table.columns.items():
+            val, ci = None, ""
+            if r.ours is None:
+                pass
+            elif table.metrics_file:
+                val = extra.get(r.ours)
+                name = f"{table.metrics_file}:{r.ours}" if val is not None else None
+            else:
+                name = _resolve_row(r.ours, metrics, key)
+                if name is not None:
+                    val = float(metrics.loc[name, key])
+                    pq = per_query.get(name)
+                    pq_col = _PER_QUERY_COLUMN.get(key)
+                    if pq is not None and pq_col in pq.columns:
+                        _, lo, hi = bootstrap_ci(pq[pq_col].to_numpy(float), n_boot=n_boot, seed=seed)
+                        ci = f" [{lo * scale:.2f}, {hi * scale:.2f}]" if table.percent else f" [{lo:.4f}, {hi:.4f}]"
+            if val is None:
+                out[f"{col} (ours)"] = "—"
+            else:
+                out[f"{col} (ours)"] = (f"{val * scale:.2f}" if table.percent else f"{val:.4f}") + ci
+        out["our row"] = name or (r.note or (f"{r.ours}: not in this run" if r.ours else "—"))
+        rows.append(out)
+    return pd.DataFrame(rows).set_index("row")
+
+
+def plot_histories(names: Sequence[str], models_dir: Path, title: str = "training loss") -> plt.Figure | None:
+    """Training-loss curves of several methods (from their ``history.json``), one line each."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.5))
+    drawn = False
+    for m in names:
+        path = models_dir / m / "history.json"
+        if path.is_file():
+            h = pd.DataFrame(json.loads(path.read_text()))
+            ax.plot(h["epoch"], h["loss"], marker=".", label=m)
+            drawn = True
+    if not drawn:
+        plt.close(fig)
+        return None
+    ax.set(xlabel="epoch", ylabel="loss", title=title)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

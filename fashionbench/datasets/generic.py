@@ -1,0 +1,39 @@
+"""Reader for a dataset that arrives as a ready manifest (e.g. a private JD AI Fashion copy).
+
+``root`` holds exactly one of ``manifest.csv`` or ``manifest.parquet`` with the columns of
+:mod:`fashionbench.manifest` (``uid, path, item_id, category, domain, split, x1, y1, x2, y2``
+plus optional ones); ``path`` is relative to ``root``. The file is validated row by row
+(:func:`fashionbench.manifest.validate_manifest`): the first bad row is named by its data row,
+CSV line and ``uid``. Image files are ``stat``-ed unless ``check_files=False``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import ConfigError
+from ..manifest import read_manifest
+from ._common import LoadReport
+
+NAMES: tuple[str, ...] = ("manifest.csv", "manifest.parquet")
+
+
+def load(root: str | os.PathLike, *, check_files: bool = True) -> pd.DataFrame:
+    """Read and validate ``root/manifest.csv`` or ``root/manifest.parquet``."""
+    rootp = Path(root)
+    found = [rootp / n for n in NAMES if (rootp / n).is_file()] if rootp.is_dir() else []
+    if not found:
+        raise ConfigError(f"manifest: no manifest under {str(rootp)!r}; expected exactly one of "
+                          f"{rootp / NAMES[0]} or {rootp / NAMES[1]} with the columns of fashionbench.manifest "
+                          f"(paths relative to that folder)")
+    if len(found) > 1:
+        raise ConfigError(f"manifest: both {found[0]} and {found[1]} exist; keep exactly one")
+    path = found[0]
+    if path.suffix == ".parquet" and not any(importlib.util.find_spec(m) for m in ("pyarrow", "fastparquet")):
+        raise ConfigError(f"manifest: reading {path} needs pyarrow or fastparquet, neither is installed; "
+                          f"install one or convert the manifest to {rootp / NAMES[0]}")
+    return LoadReport(f"manifest {path}").attach(read_manifest(path, check_files=check_files))
