@@ -164,4 +164,16 @@ def claims_table(results: Sequence[ClaimResult]) -> pd.DataFrame:
                          for d in r.details)
         rows.append({"claim": r.id, "text": r.text, "metric": r.metric, "verdict": r.verdict,
                      "numbers (95% bootstrap CI of the difference)": nums or "—", "reason": r.reason or ""})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["claim", "text", "metric", "verdict",
+                                       "numbers (95% bootstrap CI of the difference)", "reason"])
+
+
+VERDICT_COLOURS = {HOLDS: "#c8e6c9", NOT_HOLD: "#ffcdd2", UNCLEAR: "#ffe0b2", UNTESTED: "#eeeeee"}
+
+
+def styled_claims_table(results: Sequence[ClaimResult]) -> "pd.io.formats.style.Styler":
+    """:func:`claims_table` with verdict cells coloured and text left-aligned (for the reports)."""
+    table = claims_table(results).set_index("claim")
+    return (table.style
+            .map(lambda v: f"background-color: {VERDICT_COLOURS.get(v, '')}; font-weight: bold", subset=["verdict"])
+            .set_properties(**{"text-align": "left", "white-space": "pre-wrap"}))

@@ -5,7 +5,9 @@ CDN. Every ``<script>`` element is removed (the reports need no JavaScript: plot
 PNGs, tables are HTML), and the result is checked for any remaining reference that a browser
 would load from a remote host.
 
-Usage: ``python -m fashionbench.render NOTEBOOK.ipynb OUT.html``
+Usage: ``python -m fashionbench.render [--hide-code] NOTEBOOK.ipynb OUT.html`` (the comparison
+and paper reports hide code cells: a reviewer reads results; the executed notebooks under
+``reports/notebooks/`` keep the code).
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ def remote_references(html: str) -> list[str]:
     return [html[max(0, m.start() - 40): m.end() + 60] for m in _REMOTE_REF.finditer(html)]
 
 
-def notebook_to_html(notebook: str | Path) -> str:
-    """The notebook as a self-contained HTML page (input cells hidden where tagged ``hide``)."""
+def notebook_to_html(notebook: str | Path, hide_code: bool = False) -> str:
+    """The notebook as a self-contained HTML page (``hide_code``: outputs and markdown only)."""
     import nbformat
     from nbconvert import HTMLExporter
 
@@ -40,6 +42,7 @@ def notebook_to_html(notebook: str | Path) -> str:
     exporter.embed_images = True
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
+    exporter.exclude_input = hide_code
     html, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": Path(notebook).stem}})
     html = _SCRIPT.sub("", html)
     html = _REMOTE_LINK.sub("", html)
@@ -49,17 +52,19 @@ def notebook_to_html(notebook: str | Path) -> str:
     return html
 
 
-def render(notebook: str | Path, out: str | Path) -> None:
+def render(notebook: str | Path, out: str | Path, hide_code: bool = False) -> None:
     """Render ``notebook`` to ``out`` atomically."""
-    write_text(out, notebook_to_html(notebook))
+    write_text(out, notebook_to_html(notebook, hide_code))
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    hide = "--hide-code" in args
+    args = [a for a in args if a != "--hide-code"]
     if len(args) != 2:
-        print("usage: python -m fashionbench.render NOTEBOOK.ipynb OUT.html", file=sys.stderr)
+        print("usage: python -m fashionbench.render [--hide-code] NOTEBOOK.ipynb OUT.html", file=sys.stderr)
         return 2
-    render(args[0], args[1])
+    render(args[0], args[1], hide)
     return 0
 
 

@@ -15,15 +15,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from PIL import Image
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from .artifacts import Ranking, load_metrics  # noqa: E402
+from .artifacts import Ranking, load_metrics
 
 SYNTHETIC_NOTE = (
     "**This dataset is synthetic** (fmnist-c2s, built from Fashion-MNIST): its absolute numbers "
