@@ -10,6 +10,13 @@ Embedding file (``.npz``)
     ``query_categories`` [Q] / ``gallery_categories`` [G] (strings), ``model`` (str) and
     ``fingerprint`` (str: SHA-256 of the model name and its resolved parameters).
 
+Large embedding files (``storage="memmap"``): the two matrices live beside the ``.npz`` as
+``<name>.query.npy`` / ``<name>.gallery.npy`` (plain ``.npy``, opened memory-mapped, so a
+gallery of millions of rows never has to fit in RAM); the ``.npz`` keeps everything else plus
+``storage`` (``"memmap"``), ``query_file``/``gallery_file`` (file names in the same folder),
+``query_shape``/``gallery_shape`` and ``query_sha256``/``gallery_sha256`` (content hashes, so
+the small ``.npz`` changes whenever a matrix does: DVC, which tracks the ``.npz``, sees it).
+
 Ranking file (``.npz``)
     ``indices`` [Q, K] int64 into the embedding file's gallery order (``-1`` pads a short
     list), ``distances`` [Q, K] float32 ascending per row (lower is closer), plus the same
@@ -50,19 +57,65 @@ def _str_array(values: Any, key: str, path: str) -> np.ndarray:
     return arr.astype(str)
 
 
+#: rows per block when checking or copying a matrix (bounded memory for memory-mapped files)
+_BLOCK_ROWS = 65536
+STORAGES = ("npz", "memmap")
+
+
 def _check_matrix(x: np.ndarray, key: str, path: str) -> np.ndarray:
-    x = np.asarray(x)
+    x = np.asarray(x)  # a view, not a copy, of a memory-mapped matrix
     if x.ndim != 2:
         raise ContractError(f"{path}: '{key}' must be a 2-D matrix, got shape {x.shape}")
     if x.dtype != np.float32:
         raise ContractError(f"{path}: '{key}' must be float32, got {x.dtype}")
-    bad = ~np.isfinite(x)
-    if bad.any():
-        row = int(np.argwhere(bad)[0][0])
-        raise ContractError(
-            f"{path}: '{key}' holds {int(bad.sum())} NaN/inf values (first in row {row})"
-        )
+    n_bad, first = 0, -1
+    for start in range(0, len(x), _BLOCK_ROWS):  # in blocks: no full-size temporary
+        bad = ~np.isfinite(x[start:start + _BLOCK_ROWS])
+        if bad.any():
+            n_bad += int(bad.sum())
+            first = first if first >= 0 else start + int(np.argwhere(bad)[0][0])
+    if n_bad:
+        raise ContractError(f"{path}: '{key}' holds {n_bad} NaN/inf values (first in row {first})")
     return x
+
+
+def memmap_paths(path: str | os.PathLike) -> dict[str, Path]:
+    """The matrix files of a ``storage="memmap"`` embedding file ``<name>.npz``:
+    ``{"query": <name>.query.npy, "gallery": <name>.gallery.npy}``."""
+    p = Path(path)
+    stem = p.name[:-4] if p.name.endswith(".npz") else p.name
+    return {side: p.with_name(f"{stem}.{side}.npy") for side in ("query", "gallery")}
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 24) -> str:
+    """SHA-256 of a file's bytes, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _whole_memmap_of(x: np.ndarray, file: Path) -> bool:
+    """True when ``x`` is the whole of the memory-mapped ``.npy`` file ``file`` (not a slice or copy)."""
+    a: Any = x
+    while isinstance(a, np.ndarray):
+        if isinstance(a, np.memmap):
+            return (a.filename is not None and Path(a.filename).resolve() == file.resolve()
+                    and a.shape == x.shape and a.dtype == x.dtype and x.flags.c_contiguous
+                    and a.__array_interface__["data"][0] == x.__array_interface__["data"][0])
+        a = a.base
+    return False
+
+
+def write_npy_blocks(path: str | os.PathLike, x: np.ndarray) -> None:
+    """Write matrix ``x`` to a ``.npy`` file atomically, block by block (``x`` may be memory-mapped)."""
+    with atomic_path(path, suffix=".npy") as tmp:
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=x.shape)
+        for start in range(0, len(x), _BLOCK_ROWS):
+            out[start:start + _BLOCK_ROWS] = x[start:start + _BLOCK_ROWS]
+        out.flush()
+        del out
 
 
 @dataclass
@@ -105,11 +158,28 @@ class Embeddings:
         return self
 
 
-def save_embeddings(path: str | os.PathLike, emb: Embeddings) -> None:
-    """Validate and write an embedding file atomically."""
+def save_embeddings(path: str | os.PathLike, emb: Embeddings, storage: str = "npz") -> None:
+    """Validate and write an embedding file atomically.
+
+    ``storage="npz"``: everything in the ``.npz`` (normal sizes). ``storage="memmap"``: the
+    matrices go to ``<name>.query.npy`` / ``<name>.gallery.npy`` (see :func:`memmap_paths`;
+    a matrix that already *is* that memory-mapped file, as written by
+    ``fashionbench.embedding.embed_dataset(out=...)``, is not copied), then the ``.npz`` with
+    the rest and the matrices' shapes and SHA-256.
+    """
+    if storage not in STORAGES:
+        raise ContractError(f"{path}: unknown embedding storage {storage!r}; known: {list(STORAGES)}")
     emb.validate(str(path))
     arrays = {k: getattr(emb, k) for k in (
         "query", "gallery", *(f"{s}_{k}" for s in ("query", "gallery") for k in _SIDE_KEYS))}
+    if storage == "memmap":
+        for side, file in memmap_paths(path).items():
+            x = arrays.pop(side)
+            if not _whole_memmap_of(x, file):
+                write_npy_blocks(file, x)
+            arrays.update({f"{side}_file": np.array(file.name), f"{side}_shape": np.array(x.shape, np.int64),
+                           f"{side}_sha256": np.array(file_sha256(file))})
+        arrays["storage"] = np.array("memmap")
     arrays["model"] = np.array(emb.model)
     arrays["fingerprint"] = np.array(emb.fingerprint)
     for k, v in emb.extra.items():
@@ -133,11 +203,42 @@ def _open_npz(path: str | os.PathLike, required: tuple[str, ...]) -> dict[str, n
     return data
 
 
-def load_embeddings(path: str | os.PathLike) -> Embeddings:
-    """Read and validate an embedding file."""
+def _open_memmaps(path: str | os.PathLike, d: dict[str, np.ndarray], verify: bool) -> None:
+    """Replace the ``*_file`` entries of a ``storage="memmap"`` file by the memory-mapped matrices."""
+    p = Path(path)
+    if str(d["storage"]) != "memmap":
+        raise ContractError(f"{p}: unknown storage {str(d['storage'])!r}; known: ['memmap']")
+    for side in ("query", "gallery"):
+        missing = [k for k in (f"{side}_file", f"{side}_shape", f"{side}_sha256") if k not in d]
+        if missing:
+            raise ContractError(f"{p}: memmap storage but missing keys {missing}")
+        file = p.parent / str(d[f"{side}_file"])
+        if not file.is_file():
+            raise ContractError(f"{p}: its {side} matrix {file} is missing (memmap storage: the .npy files must sit "
+                                "beside the .npz; re-run the embed stage)")
+        try:
+            x = np.load(file, mmap_mode="r", allow_pickle=False)
+        except Exception as exc:
+            raise ContractError(f"{file}: not a readable .npy file ({exc})") from exc
+        if tuple(x.shape) != tuple(int(v) for v in d[f"{side}_shape"]):
+            raise ContractError(f"{file}: shape {x.shape} but {p} says {tuple(d[f'{side}_shape'])}")
+        if verify and file_sha256(file) != str(d[f"{side}_sha256"]):
+            raise ContractError(f"{file}: content does not match the SHA-256 recorded in {p} "
+                                "(a partial or foreign write; re-run the embed stage)")
+        d[side] = x
+
+
+def load_embeddings(path: str | os.PathLike, verify: bool = True) -> Embeddings:
+    """Read and validate an embedding file (either storage; memmap matrices stay on disk,
+    opened read-only; ``verify`` checks their SHA-256)."""
     keys = ("query", "gallery", *(f"{s}_{k}" for s in ("query", "gallery") for k in _SIDE_KEYS),
             "model", "fingerprint")
-    d = _open_npz(path, keys)
+    d = _open_npz(path, tuple(k for k in keys if k not in ("query", "gallery")))
+    if "storage" in d:
+        _open_memmaps(path, d, verify)
+    missing = [k for k in ("query", "gallery") if k not in d]
+    if missing:
+        raise ContractError(f"{Path(path)}: missing keys {missing}")
     extra = {k[len("extra_"):]: v for k, v in d.items() if k.startswith("extra_")}
     emb = Embeddings(**{k: d[k] for k in keys if k not in ("model", "fingerprint")},
                      model=str(d["model"]), fingerprint=str(d["fingerprint"]), extra=extra)

@@ -11,17 +11,22 @@ independently. ``expansion_boxes`` returns the boxes (float pixels, ``x1, y1, x2
 seeded ``numpy.random.Generator``; ``expand_boxes`` does the same inside given boxes (e.g. the
 manifest's crop boxes, to expand a manifest offline); ``apply_boxes`` cuts the crops out of an
 image tensor (integer slicing, or bilinear resampling to a fixed size with ``roi_align``).
+``expand_manifest`` turns manifest rows into the expanded training set (what a method row's
+``expansion:`` block makes ``fashionbench.stages.train`` train on; see ``expansion_settings``).
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
 from torchvision.ops import roi_align
 
 from .errors import ConfigError, ContractError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _check_ranges(min_range: Sequence[float], max_range: Sequence[float]) -> tuple[float, float, float, float]:
@@ -123,3 +128,73 @@ def expand_image(image: torch.Tensor, n: int = 5, *, rng: np.random.Generator,
     _, h, w = image.shape
     return apply_boxes(image, expansion_boxes(w, h, n, rng=rng, min_range=min_range,
                                               max_range=max_range), size)
+
+
+#: crop mode of the rows written by :func:`expand_manifest` (columns ``expanded_x1..y2``)
+EXPANDED_CROP = "expanded"
+
+
+def expansion_settings(spec: object, where: str = "expansion") -> dict[str, object]:
+    """A method row's ``expansion:`` block, checked and completed with the paper's defaults.
+
+    Accepted keys: ``n`` (crops per image, default 5), ``min`` (x_min, y_min ~ U(0, min) of the
+    side, default 0.15; or a ``[low, high]`` pair), ``max`` (x_max, y_max ~ U(max, 1), default
+    0.85; or a ``[low, high]`` pair), ``keep_original`` (also train on the un-expanded crop,
+    default true: the paper "expands" the training set with five new images per image).
+    Returns ``{"n", "min_range", "max_range", "keep_original"}``.
+    """
+    if spec is None or spec is False:
+        return {}
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{where}: expected a mapping such as {{n: 5, min: 0.15, max: 0.85}}, got {spec!r}")
+    unknown = sorted(set(spec) - {"n", "min", "max", "keep_original"})
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; valid keys: ['keep_original', 'max', 'min', 'n']")
+    n = spec.get("n", 5)
+    if isinstance(n, bool) or not isinstance(n, (int, float)) or int(n) != n or n < 1:
+        raise ConfigError(f"{where}.n: crops per image must be a positive integer, got {n!r}")
+    lo, hi = spec.get("min", 0.15), spec.get("max", 0.85)
+    min_range = (0.0, lo) if isinstance(lo, (int, float)) and not isinstance(lo, bool) else lo
+    max_range = (hi, 1.0) if isinstance(hi, (int, float)) and not isinstance(hi, bool) else hi
+    try:
+        _check_ranges(min_range, max_range)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+    keep = spec.get("keep_original", True)
+    if not isinstance(keep, bool):
+        raise ConfigError(f"{where}.keep_original: expected true or false, got {keep!r}")
+    return {"n": int(n), "min_range": tuple(float(v) for v in min_range),
+            "max_range": tuple(float(v) for v in max_range), "keep_original": keep}
+
+
+def expand_manifest(rows: "pd.DataFrame", boxes: np.ndarray, *, n: int = 5, rng: np.random.Generator,
+                    min_range: Sequence[float] = (0.0, 0.15), max_range: Sequence[float] = (0.85, 1.0),
+                    keep_original: bool = True) -> "pd.DataFrame":
+    """The training set of eqs. 2-4: ``n`` expansion crops of every row (inside its crop box).
+
+    ``rows`` are manifest rows and ``boxes`` [M, 4] their crop boxes (the row's crop mode, e.g.
+    ``given`` or ``union``; the whole image for ``full``). Returns a manifest holding, per input
+    row in order, the original crop (if ``keep_original``) and then its ``n`` expansion crops,
+    each as a row with the same item, category and domain; its box is in the columns of crop mode
+    :data:`EXPANDED_CROP` (``expanded_x1..expanded_y2``, pixels), so ``CropDataset(...,
+    crop="expanded")`` reads it. ``uid`` becomes ``<uid>#orig`` / ``<uid>#exp<j>`` (unique) and
+    column ``expansion`` holds -1 for the original and j = 0..n-1 for the crops.
+    """
+    import pandas as pd
+
+    b = np.asarray(boxes, np.float64)
+    if b.shape != (len(rows), 4):
+        raise ContractError(f"expand_manifest: boxes must be [{len(rows)}, 4], got shape {b.shape}")
+    exp = expand_boxes(b, n, rng=rng, min_range=min_range, max_range=max_range)  # [M, n, 4]
+    parts = ([b[:, None, :]] if keep_original else []) + [exp]
+    all_boxes = np.concatenate(parts, axis=1)                                       # [M, n(+1), 4]
+    per = all_boxes.shape[1]
+    tags = (["orig"] if keep_original else []) + [f"exp{j}" for j in range(n)]
+    idx = (list(range(-1, n)) if keep_original else list(range(n)))
+    out = rows.reset_index(drop=True).loc[np.repeat(np.arange(len(rows)), per)].reset_index(drop=True)
+    out["uid"] = [f"{u}#{t}" for u in rows["uid"].astype(str) for t in tags]
+    out["expansion"] = np.tile(np.asarray(idx, np.int64), len(rows))
+    flat = all_boxes.reshape(-1, 4)
+    for j, c in enumerate(("x1", "y1", "x2", "y2")):
+        out[f"{EXPANDED_CROP}_{c}"] = flat[:, j]
+    return pd.DataFrame(out)

@@ -18,13 +18,15 @@ argument and the row.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal, Sequence
 
 import numpy as np
 
 from .errors import ConfigError, ContractError
 
-__all__ = ["as_boxes", "iou", "union", "clip", "average_precision", "weighted_boxes_fusion"]
+__all__ = ["as_boxes", "iou", "union", "clip", "average_precision", "DetectionMatches", "match_detections",
+           "ap_from_matches", "bootstrap_ap_differences", "weighted_boxes_fusion"]
 
 # pycocotools' recall thresholds, computed the same way so that floating-point values match
 _COCO_REC_THRS = np.linspace(0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1)
@@ -169,8 +171,12 @@ def _coco_iou(d: np.ndarray, g: np.ndarray) -> np.ndarray:
     return np.where((w > 0) & (h > 0), out, 0.0)
 
 
-def _image_index(pred_image_ids: object, gt_image_ids: object, n_pred: int, n_gt: int) -> tuple[np.ndarray, np.ndarray]:
-    """Map image ids (any sortable type) to 0-based positions in their sorted unique order."""
+def _image_index(pred_image_ids: object, gt_image_ids: object, n_pred: int,
+                 n_gt: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Map image ids (any sortable type) to 0-based positions in their sorted unique order.
+
+    Returns (positions of the predictions, positions of the ground-truth boxes, sorted unique ids).
+    """
     p = np.asarray(pred_image_ids)
     g = np.asarray(gt_image_ids)
     for name, arr, n in (("pred_image_ids", p, n_pred), ("gt_image_ids", g, n_gt)):
@@ -180,43 +186,46 @@ def _image_index(pred_image_ids: object, gt_image_ids: object, n_pred: int, n_gt
         raise ContractError(f"average_precision: pred_image_ids ({p.dtype}) and gt_image_ids ({g.dtype}) "
                             "must both be strings or both numbers")
     try:
-        _, inv = np.unique(np.concatenate([p, g]) if n_pred and n_gt else (p if n_pred else g),
-                           return_inverse=True)
+        uniq, inv = np.unique(np.concatenate([p, g]) if n_pred and n_gt else (p if n_pred else g),
+                              return_inverse=True)
     except TypeError as exc:
         raise ContractError(f"average_precision: image ids are not sortable ({exc})") from exc
     inv = inv.reshape(-1)
     if n_pred and n_gt:
-        return inv[:n_pred], inv[n_pred:]
-    return (inv, np.zeros(0, np.int64)) if n_pred else (np.zeros(0, np.int64), inv)
+        return inv[:n_pred], inv[n_pred:], uniq
+    return ((inv, np.zeros(0, np.int64), uniq) if n_pred else (np.zeros(0, np.int64), inv, uniq))
 
 
-def average_precision(pred_image_ids: object, pred_boxes: object, pred_scores: object,
-                      gt_image_ids: object, gt_boxes: object, iou_threshold: float = 0.5,
-                      *, max_dets: int = 100) -> float:
-    """Single-class detection AP at one IoU threshold, identical to pycocotools' ``COCOeval``.
+@dataclass(frozen=True)
+class DetectionMatches:
+    """Single-class detections matched to ground truth as ``COCOeval`` matches them.
 
-    With the defaults this is COCO's AP50 (``stats[1]``) for one category: area range ``all``,
-    ``maxDets=100`` per image, no crowd or ignored boxes, 101-point interpolated precision.
-    Following ``COCOeval`` exactly: per image the detections are sorted by descending score
-    (stable) and cut to ``max_dets``; each detection, in that order, is matched to the
-    not-yet-matched ground-truth box with the highest IoU if that IoU >= ``iou_threshold``
-    (ties go to the later ground-truth row); detections of all images are then ranked by score
-    (stable, images in sorted id order), and precision is made monotone and read at the recall
-    thresholds ``0, 0.01, ..., 1``. Images with predictions but no ground truth contribute only
-    false positives; images with ground truth but no predictions only lower recall.
+    The detections kept (at most ``max_dets`` per image) are listed in COCO's global rank order
+    (descending score, ties in image-id then per-image order), so AP only needs cumulative sums
+    of ``tp``. Matching happens inside one image, so resampling whole images (bootstrap) never
+    changes a detection's ``tp`` flag: see :func:`ap_from_matches`' ``image_weights``.
 
-    Args:
-        pred_image_ids: ``[P]`` image id of each detection (ints or strings, matching ``gt_image_ids``).
-        pred_boxes: ``[P, 4]`` detections ``x1, y1, x2, y2`` in pixels.
-        pred_scores: ``[P]`` confidences.
-        gt_image_ids: ``[G]`` image id of each ground-truth box.
-        gt_boxes: ``[G, 4]`` ground-truth boxes ``x1, y1, x2, y2`` in pixels.
-        iou_threshold: match threshold in ``(0, 1]``.
-        max_dets: detections kept per image (COCO's ``maxDets``).
+    Attributes:
+        image_ids: ``[I]`` sorted unique image ids (of the detections and the ground truth).
+        n_gt: ``[I]`` ground-truth boxes per image.
+        image: ``[K]`` index into ``image_ids`` of each kept detection, in rank order.
+        score: ``[K]`` its score (descending).
+        tp: ``[K]`` whether it matched a ground-truth box at the IoU threshold.
+    """
 
-    Returns:
-        AP in ``[0, 1]``; ``nan`` when there is no ground-truth box at all (pycocotools reports
-        -1 there: AP is undefined).
+    image_ids: np.ndarray
+    n_gt: np.ndarray
+    image: np.ndarray
+    score: np.ndarray
+    tp: np.ndarray
+
+
+def match_detections(pred_image_ids: object, pred_boxes: object, pred_scores: object,
+                     gt_image_ids: object, gt_boxes: object, iou_threshold: float = 0.5,
+                     *, max_dets: int = 100) -> DetectionMatches:
+    """Match detections to ground truth exactly as ``COCOeval`` does (see :func:`average_precision`).
+
+    Arguments as :func:`average_precision`; returns a :class:`DetectionMatches`.
     """
     if not (0.0 < float(iou_threshold) <= 1.0):
         raise ConfigError(f"average_precision: iou_threshold must be in (0, 1], got {iou_threshold}")
@@ -225,12 +234,11 @@ def average_precision(pred_image_ids: object, pred_boxes: object, pred_scores: o
     pb = as_boxes(pred_boxes, "average_precision: pred_boxes")
     gb = as_boxes(gt_boxes, "average_precision: gt_boxes")
     ps = _as_vector(pred_scores, len(pb), "average_precision: pred_scores")
-    p_img, g_img = _image_index(pred_image_ids, gt_image_ids, len(pb), len(gb))
-    n_gt = len(gb)
-    if n_gt == 0:
-        return float("nan")
+    p_img, g_img, image_ids = _image_index(pred_image_ids, gt_image_ids, len(pb), len(gb))
+    n_img = len(image_ids)
     if len(pb) == 0:
-        return 0.0
+        return DetectionMatches(image_ids, np.bincount(g_img, minlength=n_img).astype(np.int64),
+                                np.zeros(0, np.int64), np.zeros(0), np.zeros(0, dtype=bool))
     # COCO works on x, y, w, h boxes; convert the same way it is fed (w = x2 - x1)
     pb = np.concatenate([pb[:, :2], pb[:, 2:] - pb[:, :2]], axis=1)
     gb = np.concatenate([gb[:, :2], gb[:, 2:] - gb[:, :2]], axis=1)
@@ -246,7 +254,6 @@ def average_precision(pred_image_ids: object, pred_boxes: object, pred_scores: o
     # ground truth grouped by image, input order kept inside an image
     g_order = np.argsort(g_img, kind="stable")
     g_img_sorted = g_img[g_order]
-    n_img = int(max(p_img.max(initial=-1), g_img.max(initial=-1))) + 1
     g_count = np.bincount(g_img_sorted, minlength=n_img)
     g_start = np.concatenate([[0], np.cumsum(g_count)[:-1]])
     d_count = np.bincount(img_sorted, minlength=n_img)
@@ -288,15 +295,131 @@ def average_precision(pred_image_ids: object, pred_boxes: object, pred_scores: o
 
     # rank all kept detections by score; ties keep the (image, per-image rank) order, as COCOeval
     g_rank = np.argsort(-ps[order], kind="mergesort")
-    tps = tp[g_rank]
-    tp_sum = np.cumsum(tps).astype(float)
-    fp_sum = np.cumsum(~tps).astype(float)
+    return DetectionMatches(image_ids, g_count.astype(np.int64), img_sorted[g_rank].astype(np.int64),
+                            ps[order][g_rank], tp[g_rank])
+
+
+def ap_from_matches(matches: DetectionMatches, image_weights: object | None = None) -> float:
+    """COCO 101-point AP of :func:`match_detections`' output, optionally with image weights.
+
+    ``image_weights`` (``[I]`` non-negative integers aligned with ``matches.image_ids``, e.g.
+    bootstrap counts) makes each image count that many times: the result equals
+    :func:`average_precision` on a data set where image ``i`` appears ``w[i]`` times under new
+    ids (exactly, as long as no two detections of different images share a score: copies of
+    one detection are adjacent in the ranking, and an intermediate point of a run of equal
+    flags never raises the precision envelope). ``nan`` when no ground-truth box has weight.
+    """
+    n_gt_img = matches.n_gt.astype(np.float64)
+    tp = matches.tp
+    if image_weights is None:
+        w_det = np.ones(len(tp))
+        n_gt = float(n_gt_img.sum())
+    else:
+        w = np.asarray(image_weights, dtype=np.float64)
+        if w.shape != n_gt_img.shape or not (np.isfinite(w) & (w >= 0)).all():
+            raise ContractError(f"ap_from_matches: image_weights must be {len(n_gt_img)} finite values >= 0, "
+                                f"got shape {w.shape}")
+        n_gt = float((n_gt_img * w).sum())
+        w_det = w[matches.image]
+        keep = w_det > 0
+        tp, w_det = tp[keep], w_det[keep]
+    if n_gt == 0:
+        return float("nan")
+    if len(tp) == 0:
+        return 0.0
+    tp_sum = np.cumsum(tp * w_det)
+    fp_sum = np.cumsum(~tp * w_det)
     rc = tp_sum / n_gt
     pr = tp_sum / (fp_sum + tp_sum + np.spacing(1))
     pr = np.maximum.accumulate(pr[::-1])[::-1]  # precision envelope
     inds = np.searchsorted(rc, _COCO_REC_THRS, side="left")
     q = np.where(inds < len(pr), pr[np.minimum(inds, len(pr) - 1)], 0.0)
     return float(np.mean(q))
+
+
+def average_precision(pred_image_ids: object, pred_boxes: object, pred_scores: object,
+                      gt_image_ids: object, gt_boxes: object, iou_threshold: float = 0.5,
+                      *, max_dets: int = 100) -> float:
+    """Single-class detection AP at one IoU threshold, identical to pycocotools' ``COCOeval``.
+
+    With the defaults this is COCO's AP50 (``stats[1]``) for one category: area range ``all``,
+    ``maxDets=100`` per image, no crowd or ignored boxes, 101-point interpolated precision.
+    Following ``COCOeval`` exactly: per image the detections are sorted by descending score
+    (stable) and cut to ``max_dets``; each detection, in that order, is matched to the
+    not-yet-matched ground-truth box with the highest IoU if that IoU >= ``iou_threshold``
+    (ties go to the later ground-truth row); detections of all images are then ranked by score
+    (stable, images in sorted id order), and precision is made monotone and read at the recall
+    thresholds ``0, 0.01, ..., 1``. Images with predictions but no ground truth contribute only
+    false positives; images with ground truth but no predictions only lower recall.
+
+    Args:
+        pred_image_ids: ``[P]`` image id of each detection (ints or strings, matching ``gt_image_ids``).
+        pred_boxes: ``[P, 4]`` detections ``x1, y1, x2, y2`` in pixels.
+        pred_scores: ``[P]`` confidences.
+        gt_image_ids: ``[G]`` image id of each ground-truth box.
+        gt_boxes: ``[G, 4]`` ground-truth boxes ``x1, y1, x2, y2`` in pixels.
+        iou_threshold: match threshold in ``(0, 1]``.
+        max_dets: detections kept per image (COCO's ``maxDets``).
+
+    Returns:
+        AP in ``[0, 1]``; ``nan`` when there is no ground-truth box at all (pycocotools reports
+        -1 there: AP is undefined).
+    """
+    return ap_from_matches(match_detections(pred_image_ids, pred_boxes, pred_scores, gt_image_ids, gt_boxes,
+                                            iou_threshold, max_dets=max_dets))
+
+
+def bootstrap_ap_differences(matches: Sequence[DetectionMatches], image_ids: object, *, n_boot: int = 1000,
+                             seed: int = 0, alpha: float = 0.05) -> np.ndarray:
+    """Paired per-image bootstrap of AP differences ``AP(matches[k]) - AP(matches[0])``.
+
+    All entries of ``matches`` must be evaluations of the same images: ``image_ids`` (``[I]``)
+    is the universe resampled with replacement (e.g. every evaluated image, with or without
+    ground truth); every id of every ``matches[k].image_ids`` must be in it. Each replicate
+    draws ``I`` images and computes every AP with the same draw (:func:`ap_from_matches` with
+    the draw's counts as weights), so the differences are paired.
+
+    Returns:
+        ``[len(matches), 3]`` float64: for each ``k`` the observed difference and the
+        ``alpha/2`` and ``1 - alpha/2`` percentiles of the replicated differences (row 0 is all
+        zeros). ``nan`` where an AP is undefined (no ground truth).
+    """
+    if len(matches) == 0:
+        raise ConfigError("bootstrap_ap_differences: needs at least one DetectionMatches")
+    if int(n_boot) < 1:
+        raise ConfigError(f"bootstrap_ap_differences: n_boot must be >= 1, got {n_boot}")
+    if not (0.0 < float(alpha) < 1.0):
+        raise ConfigError(f"bootstrap_ap_differences: alpha must be in (0, 1), got {alpha}")
+    universe = np.asarray(image_ids)
+    if universe.ndim != 1 or len(universe) == 0:
+        raise ContractError("bootstrap_ap_differences: image_ids must be a non-empty 1-d array")
+    order = np.argsort(universe, kind="stable")
+    if len(np.unique(universe)) != len(universe):
+        raise ContractError("bootstrap_ap_differences: image_ids repeat an id")
+    positions = []
+    for k, m in enumerate(matches):
+        ids = np.asarray(m.image_ids).astype(universe.dtype) if len(m.image_ids) else np.zeros(0, universe.dtype)
+        pos = np.searchsorted(universe[order], ids)
+        pos = np.minimum(pos, len(universe) - 1)
+        bad = universe[order][pos] != ids if len(ids) else np.zeros(0, dtype=bool)
+        if bad.any():
+            raise ContractError(f"bootstrap_ap_differences: matches[{k}] has image id {ids[bad][0]!r} "
+                                "that is not in image_ids")
+        positions.append(order[pos])
+    observed = np.array([ap_from_matches(m) for m in matches])
+    rng = np.random.default_rng(seed)
+    n = len(universe)
+    reps = np.empty((int(n_boot), len(matches)))
+    for b in range(int(n_boot)):
+        counts = np.bincount(rng.integers(0, n, n), minlength=n).astype(np.float64)
+        reps[b] = [ap_from_matches(m, counts[p]) for m, p in zip(matches, positions)]
+    diffs = reps - reps[:, :1]
+    out = np.zeros((len(matches), 3))
+    out[:, 0] = observed - observed[0]
+    with np.errstate(invalid="ignore"):
+        out[:, 1] = np.nanpercentile(diffs, 100 * alpha / 2, axis=0) if np.isfinite(diffs).any() else np.nan
+        out[:, 2] = np.nanpercentile(diffs, 100 * (1 - alpha / 2), axis=0) if np.isfinite(diffs).any() else np.nan
+    return out
 
 
 def weighted_boxes_fusion(boxes_list: Sequence[object], scores_list: Sequence[object],

@@ -103,19 +103,36 @@ def method_group(params: Mapping[str, Any], method: str) -> str:
 
 
 def evaluated_names(params: Mapping[str, Any]) -> list[str]:
-    """Every evaluated row, in report order: methods, then fusions, then reranks."""
+    """Every evaluated row, in report order: methods, fusions, reranks, then the crop comparison rows."""
     out: list[str] = []
     for section in ("methods", "fusions", "reranks"):
         out += list(params.get(section) or {})
-    return out
+    return out + crop_eval_names(params)
+
+
+def crop_eval_names(params: Mapping[str, Any]) -> list[str]:
+    """Rows of the crop comparison (``crop_eval``, detect stage): ``<model>-crop-<mode>`` per mode."""
+    ce = params.get("crop_eval") or {}
+    return [f"{ce.get('model')}-crop-{c}" for c in (ce.get("crops") or [])] if ce else []
 
 
 def crop_settings(params: Mapping[str, Any], name: str) -> tuple[str, str]:
-    """(query crop, gallery crop) of an evaluated row; fusions/reranks use their first input's."""
+    """(query crop, gallery crop) of an evaluated row; fusions/reranks use their first input's.
+
+    A crop comparison row ``<model>-crop-<mode>`` has query crop ``<mode>`` and gallery crop
+    ``<mode>`` (``crop_eval.gallery_crop: same``) or the named one.
+    """
+    ce = params.get("crop_eval") or {}
+    for mode in (ce.get("crops") or []) if ce else []:
+        if name == f"{ce.get('model')}-crop-{mode}":
+            gallery = ce.get("gallery_crop", "same")
+            return mode, mode if gallery == "same" else gallery
     for section, key in (("fusions", "inputs"), ("reranks", "input")):
         row = (params.get(section) or {}).get(name)
         if row is not None:
             first = row.get(key)
+            if first is None and isinstance(row.get("routes"), Mapping) and row["routes"]:
+                first = next(iter(row["routes"].values()))  # a route fusion (shang): its first model
             first = first[0] if isinstance(first, list) else first
             return crop_settings(params, first)
     s = method_settings(params, name)

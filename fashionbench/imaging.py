@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -66,7 +66,9 @@ def load_crop(path: Path, box: Sequence[float] | None, size: int) -> np.ndarray:
             return np.asarray(im, np.uint8)
     except FileNotFoundError as exc:
         raise ContractError(f"{path}: image file not found") from exc
-    except (UnidentifiedImageError, OSError) as exc:
+    except (UnidentifiedImageError, OSError, ModuleNotFoundError) as exc:
+        # ModuleNotFoundError: once ultralytics is imported it patches PIL to retry unknown
+        # formats as HEIF, which needs the optional pi_heif package
         raise ContractError(f"{path}: image cannot be decoded ({exc})") from exc
 
 
@@ -127,3 +129,53 @@ class CropDataset(Dataset):
         x = torch.from_numpy(self.uint8(i)).permute(2, 0, 1).float().div_(255.0)
         x = (x - self._mean) / self._std
         return x, int(self.labels[i]), int(self.categories[i]), int(self.domains[i])
+
+
+class _BatchFetch(Dataset):
+    """Map-style view of a list of index batches: item ``i`` is ``ds.batch(batches[i])``."""
+
+    def __init__(self, ds: CropDataset, batches: Sequence[torch.Tensor | Sequence[int]]) -> None:
+        self.ds, self.batches = ds, list(batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
+        return self.ds.batch(self.batches[i])
+
+
+def batch_loader(ds: CropDataset, batches: Sequence[torch.Tensor | Sequence[int]], num_workers: int = 0,
+                 prefetch_factor: int = 2) -> Iterator[tuple[torch.Tensor, ...]]:
+    """``ds.batch(b)`` for each index batch ``b``, in order.
+
+    ``num_workers = 0``: in this process (the in-memory cache path). ``num_workers > 0``: a
+    ``torch.utils.data.DataLoader`` whose workers decode and crop whole batches in parallel
+    (use with ``CropDataset(cache=False)`` for datasets too large to cache). Decoding draws no
+    random numbers and the loader keeps the batch order, so the output does not depend on
+    ``num_workers`` (tested).
+    """
+    if num_workers == 0:
+        return (ds.batch(b) for b in batches)
+    from torch.utils.data import DataLoader
+    return iter(DataLoader(_BatchFetch(ds, batches), batch_size=None, shuffle=False, num_workers=num_workers,
+                           prefetch_factor=prefetch_factor, persistent_workers=False))
+
+
+def loader_settings(cfg: Mapping[str, Any], where: str = "train") -> tuple[bool, int]:
+    """``(cache, num_workers)`` from ``cfg['loader']`` (defaults: the in-memory cache, no workers).
+
+    ``cache: true`` decodes every crop once into memory (small datasets); ``cache: false``
+    decodes on access, with ``num_workers`` DataLoader worker processes (large datasets).
+    """
+    block = cfg.get("loader") or {}
+    if not isinstance(block, Mapping):
+        raise ConfigError(f"{where}.loader: expected a mapping like {{cache: true, num_workers: 0}}, got {block!r}")
+    unknown = sorted(set(block) - {"cache", "num_workers"})
+    if unknown:
+        raise ConfigError(f"{where}.loader: unknown key(s) {unknown}; known: ['cache', 'num_workers']")
+    cache, workers = block.get("cache", True), block.get("num_workers", 0)
+    if not isinstance(cache, bool):
+        raise ConfigError(f"{where}.loader.cache: expected true or false, got {cache!r}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise ConfigError(f"{where}.loader.num_workers: expected an integer >= 0, got {workers!r}")
+    return cache, workers

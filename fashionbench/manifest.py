@@ -114,8 +114,12 @@ def read_manifest(path: str | os.PathLike, check_files: bool = False) -> pd.Data
     if not p.is_file():
         raise ContractError(f"{p}: manifest not found")
     try:
+        # only an empty field is missing ("NA" stays a string id); optional numeric columns
+        # with gaps (Street2Shop's street photos have no width/height) must read as NaN, not ""
+        columns = [] if p.suffix == ".parquet" else list(pd.read_csv(p, nrows=0).columns)
         df = pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_csv(
-            p, dtype={c: str for c in STRING_COLUMNS}, keep_default_na=False, na_values={c: [""] for c in STRING_COLUMNS})
+            p, dtype={c: str for c in STRING_COLUMNS}, keep_default_na=False,
+            na_values={c: [""] for c in dict.fromkeys([*STRING_COLUMNS, *columns])})
     except Exception as exc:
         raise ContractError(f"{p}: cannot be parsed as a manifest ({exc})") from exc
     return validate_manifest(df, str(p), root=p.parent, check_files=check_files)

@@ -241,16 +241,64 @@ def _resolve_row(pattern: str, metrics: pd.DataFrame, key: str) -> str | None:
     return max(sorted(names), key=lambda m: float(metrics.loc[m, key])) if names else None
 
 
+#: metrics with per-unit scores other than per query: key -> (artifacts folder, column, cluster column)
+_UNIT_SCORES = {"triplet_accuracy": ("per_triplet", "triplet_accuracy", "anchor_item")}
+
+
+def with_extra_metrics(metrics: pd.DataFrame, metrics_dir: Path) -> pd.DataFrame:
+    """``metrics`` joined with each row's ``metrics/<row>.extra.json`` (non-retrieval metrics a
+    stage writes beside the metrics file, e.g. zhan's triplet accuracy); NaN where absent."""
+    extra = {m: load_metrics(metrics_dir / f"{m}.extra.json") for m in metrics.index
+             if (metrics_dir / f"{m}.extra.json").is_file()}
+    if not extra:
+        return metrics
+    add = pd.DataFrame.from_dict(extra, orient="index")
+    return metrics.join(add[[c for c in add.columns if c not in metrics.columns]], how="left")
+
+
+def _unit_ci(key: str, name: str, artifacts_dir: Path, n_boot: int, seed: int) -> tuple[float, float] | None:
+    """Cluster-bootstrap CI of metric ``key`` of row ``name`` from its per-unit scores, if any."""
+    if key not in _UNIT_SCORES:
+        return None
+    folder, col, cluster = _UNIT_SCORES[key]
+    path = artifacts_dir / folder / f"{name}.csv"
+    if not path.is_file():
+        return None
+    from .stats import paired_cluster_bootstrap_diff
+
+    t = pd.read_csv(path)
+    v = t[col].to_numpy(float)
+    _, lo, hi = paired_cluster_bootstrap_diff(v, np.zeros_like(v), t[cluster].astype(str).to_numpy(),
+                                              n_boot=n_boot, seed=seed)
+    return lo, hi
+
+
+def _stored_ci(metrics: pd.DataFrame, name: str, key: str) -> tuple[float, float] | None:
+    """``(<key>_ci_low, <key>_ci_high)`` of row ``name`` when its metrics hold them (e.g. park's
+    category accuracy, ``fashionbench.park_report``), else None."""
+    cols = (f"{key}_ci_low", f"{key}_ci_high")
+    if not all(c in metrics.columns for c in cols):
+        return None
+    lo, hi = (metrics.loc[name, c] for c in cols)
+    return (float(lo), float(hi)) if pd.notna(lo) and pd.notna(hi) else None
+
+
 def paper_table(table: Any, paper_id: str, metrics: pd.DataFrame, per_query: Mapping[str, pd.DataFrame],
-                metrics_dir: Path, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+                metrics_dir: Path, n_boot: int = 1000, seed: int = 0,
+                artifacts_dir: Path | None = None) -> pd.DataFrame:
     """A paper table side by side: quoted values (labelled) and ours, with 95% bootstrap CIs.
 
     ``table`` is a :class:`fashionbench.papers.PaperTable`. Our value is read from the metrics
-    file of the row named in ``ours`` (a glob picks the best matching row); when the metric has
-    per-query scores, its bootstrap CI over queries is shown too.
+    file of the row named in ``ours`` (a glob picks the best matching row), or from its
+    ``metrics/<row>.extra.json`` (:func:`with_extra_metrics`); when the metric has per-query
+    scores, its bootstrap CI over queries is shown too, and for metrics with other per-unit
+    scores (``triplet_accuracy``: ``artifacts/per_triplet/<row>.csv``) their cluster-bootstrap CI
+    (``artifacts_dir`` defaults to ``artifacts`` beside ``metrics_dir``).
     """
     from .stats import bootstrap_ci
 
+    metrics = with_extra_metrics(metrics, metrics_dir)
+    artifacts_dir = artifacts_dir or metrics_dir.parent / "artifacts"
     extra = {}
     if table.metrics_file and (metrics_dir / f"{table.metrics_file}.json").is_file():
         extra = load_metrics(metrics_dir / f"{table.metrics_file}.json")
@@ -274,8 +322,14 @@ def paper_table(table: Any, paper_id: str, metrics: pd.DataFrame, per_query: Map
                     val = float(metrics.loc[name, key])
                     pq = per_query.get(name)
                     pq_col = _PER_QUERY_COLUMN.get(key)
+                    unit = _unit_ci(key, name, artifacts_dir, n_boot, seed)
                     if pq is not None and pq_col in pq.columns:
                         _, lo, hi = bootstrap_ci(pq[pq_col].to_numpy(float), n_boot=n_boot, seed=seed)
+                        unit = (lo, hi)
+                    if unit is None:  # a CI stored beside the value: <key>_ci_low / _ci_high (extra file)
+                        unit = _stored_ci(metrics, name, key)
+                    if unit is not None:
+                        lo, hi = unit
                         ci = f" [{lo * scale:.2f}, {hi * scale:.2f}]" if table.percent else f" [{lo:.4f}, {hi:.4f}]"
             if val is None:
                 out[f"{col} (ours)"] = "—"

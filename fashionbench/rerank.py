@@ -10,10 +10,14 @@ Top-1 re-rank
     :func:`top1_rerank` / :func:`top1_rerank_with_distances` / :func:`top1_rerank_ranking`: keep
     the query's top-1 gallery image, fill ranks 2..depth with that image's own nearest gallery
     neighbours, then the rest of the query's list (paper ``shang``, section III.C).
+    :func:`top1_rerank_from_neighbours` applies the same rule with the top-1's neighbours given
+    per query (a routed fusion's neighbours depend on the query's category:
+    :mod:`fashionbench.routing`).
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Literal
 
 import faiss
@@ -262,7 +266,8 @@ def k_reciprocal(query: np.ndarray, gallery: np.ndarray, k1: int = 20, k2: int =
         length of the returned lists. If G < top_k, rows are padded with index -1 / distance inf.
     row_chunk, pair_chunk, triple_budget
         work sizes (rows per faiss/graph block, pairs per float64 distance block, inverted-index
-        triples per query block); they bound memory and do not change the result.
+        triples and query x gallery cells per query block); they bound memory and do not change
+        the result.
 
     Returns
     -------
@@ -276,12 +281,12 @@ def k_reciprocal(query: np.ndarray, gallery: np.ndarray, k1: int = 20, k2: int =
     ``k1 + 1`` ranks (k-reciprocal sets; the round(k1/2) sets are a prefix) and the first ``k2``
     ranks (query expansion), so this truncation is exact. The row maximum distance comes from an
     exact farthest-point search. V is a scipy CSR matrix; distances entering V and the final
-    distance are recomputed in float64 from the features. The Jaccard distance is computed
-    exactly for every (query, gallery) pair that shares support in V (inverted index); every
-    other gallery item has Jaccard distance exactly 1, so its final distance is
-    ``(1 - lambda) + lambda * original``. The query's ``top_k`` nearest gallery items by
-    original distance are added to the candidates, which makes the returned top_k exact: any
-    item outside both sets is beaten by those ``top_k`` (jaccard <= 1). The only approximation
+    distance are recomputed in float64 from the features. Queries are processed in blocks of
+    b rows (b x G <= ``triple_budget`` cells): the Jaccard distance of every (query, gallery)
+    pair sharing support in V comes from the inverted index (every other pair has Jaccard
+    distance exactly 1), the original distance from a float64 [b, G] product, and the top_k of
+    each row from the whole [b, G] final distance, so the returned lists are exact. Memory is
+    O(triple_budget + N * (k1 + k2)), time O(Q * G * D) like one exact search. The only approximation
     is float32 rounding inside the faiss searches (ties within ~1e-6 may be ordered
     differently from a float64 computation), so results match :func:`k_reciprocal_dense` to
     ~1e-6. With ``lambda_value == 0`` the items with no shared support tie at distance 1 and are
@@ -326,42 +331,48 @@ def k_reciprocal(query: np.ndarray, gallery: np.ndarray, k1: int = 20, k2: int =
     vg.sort_indices()
     del v
 
-    # query blocks sized by the number of inverted-index triples they expand to
+    # Query blocks bounded by the inverted-index triples they expand to and by b x G cells
+    # (each block holds a few dense [b, G] float64 arrays: memory O(triple_budget), not O(N^2)).
     cost = np.bincount(np.repeat(np.arange(n_q), np.diff(vq.indptr)),
                        weights=np.diff(vg.indptr)[vq.indices], minlength=n_q)
     cum = np.cumsum(cost)
-    g_index = faiss.IndexFlatL2(g.shape[1])
-    g_index.add(g)
-    k_orig = min(top_k, n_g)
+    max_rows = max(1, min(row_chunk, triple_budget // max(1, n_g)))
+    g64 = g.astype(np.float64)
+    g_sq = np.einsum("ij,ij->i", g64, g64)
+    k_out = min(top_k, n_g)
     out_idx = np.full((n_q, top_k), -1, dtype=np.int64)
     out_dist = np.full((n_q, top_k), np.inf, dtype=np.float32)
     start = 0
     while start < n_q:
         done = cum[start - 1] if start else 0.0
         stop = int(np.searchsorted(cum, done + triple_budget, side="right"))
-        stop = min(max(stop, start + 1), start + row_chunk, n_q)
+        stop = min(max(stop, start + 1), start + max_rows, n_q)
         b = stop - start
-        # temp_min[i, j] = sum_l min(V[i, l], V[j, l]) over shared support columns l
+        # shared[i, j] = sum_l min(V[i, l], V[j, l]) over shared support columns l (0 elsewhere:
+        # Jaccard distance exactly 1)
         t_row, t_col, t_min = _expansion_triples(vq[start:stop], vg)
-        tm = sp.coo_matrix((t_min, (t_row, t_col)), shape=(b, n_g)).tocsr()  # sums duplicates
-        tm.sort_indices()
+        shared = np.bincount(t_row * n_g + t_col, weights=t_min, minlength=b * n_g).reshape(b, n_g)
         del t_row, t_col, t_min
-        key_shared = np.repeat(np.arange(b), np.diff(tm.indptr)) * n_g + tm.indices
-        _, nearest = g_index.search(x[start:stop], k_orig)
-        keys = np.union1d(key_shared, np.repeat(np.arange(b), k_orig) * n_g + nearest.ravel())
-        shared = np.zeros(len(keys))
-        at = np.searchsorted(keys, key_shared)  # key_shared is a subset of keys
-        shared[at] = tm.data
-        pr, pj = keys // n_g, keys % n_g
-        jaccard = 1.0 - shared / (2.0 - shared)
-        original = _pair_sqdist(x, start + pr, n_q + pj, pair_chunk) / row_max[start + pr]
-        final = (1.0 - lam) * jaccard + lam * original
-        order = np.lexsort((pj, original, final, pr))
-        pr, pj, final = pr[order], pj[order], final[order]
+        xb = x[start:stop].astype(np.float64)
+        original = np.einsum("ij,ij->i", xb, xb)[:, None] + g_sq[None, :]
+        original -= 2.0 * (xb @ g64.T)
+        np.maximum(original, 0.0, out=original)
+        original /= row_max[start:stop, None]
+        final = (1.0 - lam) * (1.0 - shared / (2.0 - shared)) + lam * original
+        del shared
+        # the top k_out of each row, ties at the cut included, ordered by (final, original, index)
+        if k_out < n_g:
+            kth = np.partition(final, k_out - 1, axis=1)[:, k_out - 1]
+            pr, pj = np.nonzero(final <= kth[:, None])
+        else:
+            pr, pj = np.divmod(np.arange(b * n_g), n_g)
+        f_sel, o_sel = final[pr, pj], original[pr, pj]
+        order = np.lexsort((pj, o_sel, f_sel, pr))
+        pr, pj, f_sel = pr[order], pj[order], f_sel[order]
         rank = np.arange(len(pr)) - np.searchsorted(pr, np.arange(b))[pr]
-        keep = rank < top_k
+        keep = rank < k_out
         out_idx[start + pr[keep], rank[keep]] = pj[keep]
-        out_dist[start + pr[keep], rank[keep]] = final[keep]
+        out_dist[start + pr[keep], rank[keep]] = f_sel[keep]
         start = stop
     return out_idx, out_dist
 
@@ -563,4 +574,44 @@ def top1_rerank_ranking(ranking: Ranking, gallery_emb: np.ndarray, depth: int = 
         gallery_categories=ranking.gallery_categories, model=f"{ranking.model}+top1_rerank",
         fingerprint=fingerprint("top1_rerank", {"base": ranking.fingerprint, "depth": depth,
                                                 "metric": metric}),
+    ).validate("<top1_rerank>")
+
+
+def top1_rerank_from_neighbours(ranking: Ranking, neighbours: np.ndarray, neighbour_distances: np.ndarray,
+                                depth: int = 10) -> Ranking:
+    """:func:`top1_rerank_with_distances` with the top-1's neighbours given per query.
+
+    ``neighbours[q]`` [Q, M] lists the gallery neighbours (nearest first, -1 padding; the top-1
+    itself may be among them and is skipped) of ``ranking.indices[q, 0]`` under whatever
+    distance the caller's ranking uses — e.g. the routed, fused distance of a ``route`` fusion
+    (:func:`fashionbench.routing.route_top1_neighbours`), where the neighbours of the same
+    gallery image can differ between queries routed to different categories.
+    ``neighbour_distances`` [Q, M] are in the ranking's distance units. Same rules as
+    :func:`top1_rerank`: rank 1 stays the top-1; ranks 2..``depth`` take the neighbours in
+    order, skipping the top-1, -1 and repeats; then the query's own list without the items
+    already placed, in its original order, cut to the ranking's length K. Distances: d(q, t) at
+    rank 1, d(q, t) + d(t, n) for a placed neighbour, the item's own d(q, j) after that, made
+    ascending by a running maximum. ``model`` gets ``+top1_rerank``.
+    """
+    ranking.validate("<ranking>")
+    depth = _check_int("depth", depth, 1)
+    n_g = len(ranking.gallery_ids)
+    idx = _check_ranked_list(ranking.indices, n_g)
+    nbrs = _check_index_matrix(neighbours, "neighbours", n_g)
+    nd = np.asarray(neighbour_distances, dtype=np.float64)
+    if nbrs.shape[0] != idx.shape[0] or nd.shape != nbrs.shape:
+        raise ContractError(f"'neighbours' {nbrs.shape} and 'neighbour_distances' {nd.shape} must be "
+                            f"[{idx.shape[0]}, M]")
+    if not np.isfinite(nd[nbrs >= 0]).all():
+        raise ContractError("NaN/inf distance for a listed neighbour")
+    out, out_d = _top1_core(idx, ranking.distances.astype(np.float64), nbrs, nd, depth)
+    assert out_d is not None
+    return Ranking(
+        indices=out, distances=out_d, query_ids=ranking.query_ids,
+        gallery_ids=ranking.gallery_ids, query_labels=ranking.query_labels,
+        gallery_labels=ranking.gallery_labels, query_categories=ranking.query_categories,
+        gallery_categories=ranking.gallery_categories, model=f"{ranking.model}+top1_rerank",
+        fingerprint=fingerprint("top1_rerank_from_neighbours",
+                                {"base": ranking.fingerprint, "depth": depth,
+                                 "neighbours": hashlib.sha256(np.ascontiguousarray(nbrs).tobytes()).hexdigest()}),
     ).validate("<top1_rerank>")

@@ -4,6 +4,13 @@ Determinism: every epoch draws its batch order, augmentation and dropout from ge
 with ``(seed, epoch)``, so an epoch's result depends only on the state at its start. Together
 with a checkpoint written (atomically) after every epoch, a run killed at any point and resumed
 gives the same weights as an uninterrupted run.
+
+Distributed (``distributed: {nproc, nnodes}``, see :mod:`fashionbench.distributed`): under
+torchrun every rank builds the same global batches, trains on its slice inside
+DistributedDataParallel, computes the loss of the gathered global batch, and only rank 0
+writes files. Data path (``loader: {cache, num_workers}``): with ``num_workers > 0`` batches
+are decoded by ``torch.utils.data`` workers (:func:`fashionbench.imaging.batch_loader`); the
+result does not depend on ``num_workers``. ``device``: ``cpu`` (default) | ``cuda`` | ``auto``.
 """
 
 from __future__ import annotations
@@ -19,9 +26,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import distributed as D
 from .atomic import atomic_path, write_json
 from .errors import ConfigError
-from .imaging import CropDataset
+from .imaging import CropDataset, batch_loader, loader_settings
 from .models import build_loss, build_model
 
 CHECKPOINT = "checkpoint.pt"
@@ -40,16 +48,24 @@ def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(seed) * 1_000_003 + epoch)
 
 
-def augment_batch(x: torch.Tensor, g: torch.Generator, flip: bool = True, shift: int = 0) -> torch.Tensor:
-    """Random horizontal flip and random translation by up to ``shift`` pixels (reflect padding)."""
+def augment_batch(x: torch.Tensor, g: torch.Generator, flip: bool = True, shift: int = 0, *,
+                  total: int | None = None, offset: int = 0) -> torch.Tensor:
+    """Random horizontal flip and random translation by up to ``shift`` pixels (reflect padding).
+
+    ``x`` may be rows ``offset:offset + len(x)`` of a batch of ``total`` images (a rank's
+    slice): the draws are made for all ``total`` images, so every slice gets exactly the
+    augmentation it would get in the whole batch.
+    """
+    n = x.shape[0] if total is None else int(total)
+    rows = slice(offset, offset + x.shape[0])
     if flip:
-        mask = torch.rand(x.shape[0], generator=g) < 0.5
+        mask = (torch.rand(n, generator=g) < 0.5)[rows]
         x = torch.where(mask.view(-1, 1, 1, 1), x.flip(-1), x)
     if shift > 0:
         h, w = x.shape[-2:]
         padded = torch.nn.functional.pad(x, (shift,) * 4, mode="reflect")
-        dx = torch.randint(0, 2 * shift + 1, (x.shape[0],), generator=g)
-        dy = torch.randint(0, 2 * shift + 1, (x.shape[0],), generator=g)
+        dx = torch.randint(0, 2 * shift + 1, (n,), generator=g)[rows]
+        dy = torch.randint(0, 2 * shift + 1, (n,), generator=g)[rows]
         x = torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(x.shape[0])])
     return x
 
@@ -110,8 +126,11 @@ def train(cfg: Mapping[str, Any], ds: CropDataset, out_dir: str | os.PathLike, *
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    ctx = D.context(D.resolve_device(cfg))
     threads = int(cfg.get("threads", 0)) or os.cpu_count() or 1
-    torch.set_num_threads(threads)
+    torch.set_num_threads(max(1, threads // ctx.local_world) if ctx.device.type == "cpu" else threads)
+    _, num_workers = loader_settings(cfg)
+    progress = progress and ctx.is_main
     seed_everything(seed)
     n_classes, n_cats = len(ds.item_vocab), len(ds.category_vocab)
     model = build_model(cfg.get("model", {}), n_classes, n_cats)
@@ -120,9 +139,13 @@ def train(cfg: Mapping[str, Any], ds: CropDataset, out_dir: str | os.PathLike, *
     loss_fn = build_loss(cfg.get("loss", {}), n_classes, n_cats, dim)
     takes_domains = "domains" in inspect.signature(loss_fn.forward).parameters
     epochs = int(cfg.get("epochs", 1))
+    model.to(ctx.device)
+    loss_fn.to(ctx.device)
     opt = build_optimizer(list(model.parameters()) + list(loss_fn.parameters()), cfg)
     sched = build_scheduler(opt, cfg, epochs)
-    key = json.dumps({"cfg": cfg, "seed": seed, "n": len(ds), "classes": n_classes}, sort_keys=True, default=str)
+    # `loader` (cache, num_workers) cannot change the result (tested): not part of the resume key
+    key = json.dumps({"cfg": {k: v for k, v in cfg.items() if k != "loader"}, "seed": seed, "n": len(ds),
+                      "classes": n_classes}, sort_keys=True, default=str)
     history: list[dict[str, Any]] = []
     start = 0
     ckpt_path = out / CHECKPOINT
@@ -135,22 +158,34 @@ def train(cfg: Mapping[str, Any], ds: CropDataset, out_dir: str | os.PathLike, *
             sched.load_state_dict(ckpt["scheduler"])
             history, start = ckpt["history"], ckpt["epoch"] + 1
     aug = cfg.get("augment", {}) or {}
+    bn_mode = D.batchnorm_mode(cfg, ctx)
+    model, net = D.wrap_model(model, bn_mode, ctx)  # net: the DDP wrapper when world > 1
+    unit = D.batch_unit(cfg)
     for epoch in range(start, epochs):
         g = _epoch_generator(seed, epoch)
-        torch.manual_seed(int(seed) * 7919 + epoch)  # dropout and other global-RNG ops
-        model.train()
+        torch.manual_seed(int(seed) * 7919 + epoch + 104_729 * ctx.rank)  # dropout and other global-RNG ops
+        net.train()
+        if bn_mode == "frozen":
+            D.freeze_batchnorm(model)
         loss_fn.train()
         t0, n_seen, sums = time.perf_counter(), 0, {}
         batches = list(_batches(cfg, ds, g))
-        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=False)
-        for idx in bar:
-            x, y, c, d = ds.batch(idx)
-            x = augment_batch(x, g, flip=bool(aug.get("flip", True)), shift=int(aug.get("shift", 0)))
-            outputs = model(x)
+        local = [D.shard(b, ctx.rank, ctx.world, unit) for b in batches]
+        bar = tqdm(zip(batches, batch_loader(ds, local, num_workers)), total=len(batches),
+                   desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=False)
+        for idx, (x, y, c, d) in bar:
+            x = augment_batch(x, g, flip=bool(aug.get("flip", True)), shift=int(aug.get("shift", 0)),
+                              total=len(idx), offset=ctx.rank * len(x))
+            outputs = net(x.to(ctx.device))
+            if ctx.world > 1:  # the loss of the global batch, on every rank
+                outputs = D.gather_outputs(outputs, len(x), ctx)
+                y, c, d = ds.labels[idx], ds.categories[idx], ds.domains[idx]
+            y, c, d = y.to(ctx.device), c.to(ctx.device), d.to(ctx.device)
             kw = {"domains": d} if takes_domains else {}
             loss, parts = loss_fn(outputs, y, c, **kw)
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            D.average_gradients(list(loss_fn.parameters()), ctx)
             opt.step()
             n_seen += len(idx)
             for k, v in {"loss": float(loss.detach()), **parts}.items():
@@ -162,15 +197,16 @@ def train(cfg: Mapping[str, Any], ds: CropDataset, out_dir: str | os.PathLike, *
                "images_per_s": round(n_seen / dt, 1) if dt > 0 else 0.0,
                **{k: v / max(1, n_seen) for k, v in sums.items()}}
         history.append(rec)
-        if on_epoch:
+        if on_epoch and ctx.is_main:
             on_epoch(rec)
-        with atomic_path(ckpt_path) as tmp:
-            torch.save({"key": key, "epoch": epoch, "model": model.state_dict(), "loss": loss_fn.state_dict(),
-                        "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "history": history}, tmp)
+        if ctx.is_main:
+            with atomic_path(ckpt_path) as tmp:
+                torch.save({"key": key, "epoch": epoch, "model": model.state_dict(), "loss": loss_fn.state_dict(),
+                            "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "history": history}, tmp)
         if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch:
             break
     model.eval()
-    if len(history) == epochs:
+    if len(history) == epochs and ctx.is_main:
         with atomic_path(out / FINAL) as tmp:
             torch.save({"model": model.state_dict(), "cfg": dict(cfg), "item_vocab": ds.item_vocab,
                         "category_vocab": ds.category_vocab, "size": ds.size}, tmp)

@@ -86,3 +86,27 @@ def test_parquet_round_trip(root):
     (root / "manifest.csv").unlink()
     df.to_parquet(root / "manifest.parquet")
     assert list(load(root)["uid"]) == ["jd:q1", "jd:g1", "jd:g2", "jd:t1"]
+
+
+def test_truncated_manifest_names_the_line(root):
+    p = root / "manifest.csv"
+    text = p.read_text()
+    for cut in (25, 15):  # the last row loses its split and box, or its y2 and the optional columns
+        p.write_text(text[:-cut])
+        with pytest.raises(ContractError, match=r"manifest\.csv: 1 row\(s\) have .*; first at data row 3 \(line 5\), "
+                                                r"uid='jd:t1'"):
+            load(root)
+
+
+def test_query_item_without_gallery_match(root):
+    p = root / "manifest.csv"
+    p.write_text(p.read_text().replace("jd:g1,gallery/g1.jpg,jd:0001", "jd:g1,gallery/g1.jpg,jd:0009"))
+    with pytest.raises(ContractError, match=r"manifest\.csv:2 \(item 'jd:0001'\): 1 query row\(s\) have no gallery "
+                                            r"image of the same item.*orphan_queries"):
+        load(root)
+    df = load(root, orphan_queries="keep")
+    assert len(df) == 4 and "source" not in df.columns
+    assert df.attrs["load_report"]["skipped"] == {"queries without a gallery match (kept as misses)": 1}
+    assert len(load_manifest("manifest", root, {"orphan_queries": "skip"})) == 3
+    with pytest.raises(ConfigError, match="orphan_queries"):
+        load(root, orphan_queries="drop")

@@ -27,6 +27,7 @@ CASES = [
       "reduce_dim": 64}, {"loss": "mgpa_ce"}),
     ({"arch": "mgpa", "backbone": "resnet18", "parts": "all", "reduce_dim": 16}, {"loss": "mgpa_ce"}),
     ({"arch": "cosine", "backbone": "resnet18", "embedding_dim": 64}, {"loss": "am_softmax", "s": 16, "m": 0.2}),
+    ({"arch": "classifier", "backbone": "resnet18"}, {"loss": "category_ce"}),  # shang's router
     ({"arch": "triplet", "backbone": "resnet18"},
      {"loss": "zhan_triplet", "margin": 1.0, "negatives": 4, "easy_fraction": 0.25}),
 ]

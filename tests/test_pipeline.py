@@ -87,6 +87,25 @@ def test_outputs_written(repo):
     assert not list((repo / "data").rglob("*.cache")), "no ultralytics label cache inside DVC outputs"
 
 
+def test_detect_and_crops_stages(repo):
+    """Issue 4: the detect stage's metrics and crop boxes, the crops@<mode> rows, the report section."""
+    det = json.loads((repo / "metrics" / "detect.json").read_text())
+    assert {"ap50_wbf_1", "ap50_wbf_2", "ap50_wbf_2_gain_ci_low", "n_fallback_union", "n_fallback_fused"} <= set(det)
+    assert not list((repo / "artifacts" / "detect").rglob("*.cache")), "ultralytics label cache in a DVC output"
+    assert (repo / "artifacts" / "detect" / "boxes.csv").is_file() and (repo / "reports" / "detect.html").is_file()
+    base = json.loads((repo / "metrics" / "baseline.json").read_text())
+    for mode in ("given", "detected", "union", "fused"):
+        m = json.loads((repo / "metrics" / f"baseline-crop-{mode}.json").read_text())
+        assert m["n_queries"] == base["n_queries"]
+        assert (repo / "reports" / "notebooks" / f"crops-{mode}.ipynb").is_file()
+    # the same trained model with its own crop on both sides ranks exactly as its evaluation did
+    given = json.loads((repo / "metrics" / "baseline-crop-given.json").read_text())
+    assert given["mAP"] == pytest.approx(base["mAP"], abs=1e-6)
+    comparison = (repo / "reports" / "comparison.html").read_text()
+    assert "baseline-crop-union" in comparison and "ORACLE" in comparison and "WBF_2" in comparison
+    assert not remote_references((repo / "reports" / "detect.html").read_text())
+
+
 def test_second_repro_is_noop(repo):
     t0 = time.perf_counter()
     out = _run(["dvc", "repro"], repo).stdout

@@ -5,6 +5,11 @@
 plus optional ones); ``path`` is relative to ``root``. The file is validated row by row
 (:func:`fashionbench.manifest.validate_manifest`): the first bad row is named by its data row,
 CSV line and ``uid``. Image files are ``stat``-ed unless ``check_files=False``.
+
+A query row whose ``item_id`` has no gallery row is an error by default (``orphan_queries``:
+``error``; ``skip`` drops and counts such queries, ``keep`` keeps them: the metrics then
+exclude and count them as ``n_without_match``). A truncated file shows up as a last row with
+missing fields and is reported by its line like any other bad row.
 """
 
 from __future__ import annotations
@@ -17,13 +22,15 @@ import pandas as pd
 
 from ..errors import ConfigError
 from ..manifest import read_manifest
-from ._common import LoadReport
+from ._common import LoadReport, OrphanPolicy, apply_orphan_policy, check_orphan_policy
 
 NAMES: tuple[str, ...] = ("manifest.csv", "manifest.parquet")
 
 
-def load(root: str | os.PathLike, *, check_files: bool = True) -> pd.DataFrame:
+def load(root: str | os.PathLike, *, check_files: bool = True,
+         orphan_queries: OrphanPolicy = "error") -> pd.DataFrame:
     """Read and validate ``root/manifest.csv`` or ``root/manifest.parquet``."""
+    check_orphan_policy(orphan_queries)
     rootp = Path(root)
     found = [rootp / n for n in NAMES if (rootp / n).is_file()] if rootp.is_dir() else []
     if not found:
@@ -36,4 +43,13 @@ def load(root: str | os.PathLike, *, check_files: bool = True) -> pd.DataFrame:
     if path.suffix == ".parquet" and not any(importlib.util.find_spec(m) for m in ("pyarrow", "fastparquet")):
         raise ConfigError(f"manifest: reading {path} needs pyarrow or fastparquet, neither is installed; "
                           f"install one or convert the manifest to {rootp / NAMES[0]}")
-    return LoadReport(f"manifest {path}").attach(read_manifest(path, check_files=check_files))
+    report = LoadReport(f"manifest {path}")
+    df = read_manifest(path, check_files=check_files)
+    added = "source" not in df.columns  # name rows by file and line in the orphan-query message
+    if added:
+        df["source"] = ([f"{path}:{i + 2}" for i in range(len(df))] if path.suffix == ".csv"
+                        else [f"{path}[row {i}]" for i in range(len(df))])
+    df = apply_orphan_policy(df, orphan_queries, report, "every query item needs a gallery row with its item_id")
+    if added:
+        df = df.drop(columns="source")
+    return report.attach(df)

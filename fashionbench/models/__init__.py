@@ -48,10 +48,16 @@ initial, learnable exponent, default 3).
   linear "final layer" (``embedding_dim``, default 512; the paper trains 512/1024/2048/4096) ->
   cosine classifier. Outputs ``embedding``, ``cosine`` [B, num_classes], ``logits`` = ``scale``
   (default 30) x cosine.
+- ``{"arch": "classifier", "backbone": "resnet50"}`` — ``shang``'s category classifier:
+  pooling -> linear over the categories. Outputs ``embedding`` (pooled feature) and
+  ``category_logits`` [B, num_categories] (the embed step saves their argmax as
+  ``extra_query_category_pred`` / ``extra_gallery_category_pred``).
 
 Loss specs (``loss:`` block; ``loss`` picks the class):
 
 - ``{"loss": "ce", "label_smoothing": 0.0}`` — CE on ``logits`` over item ids.
+- ``{"loss": "category_ce", "label_smoothing": 0.0}`` — CE on ``category_logits`` over the
+  super-categories (``shang``'s classifier).
 - ``{"loss": "am_softmax", "s": 30, "m": 0.35, "classifier": "model"}`` — AM-Softmax on item
   ids; ``classifier: model`` reads the model's ``cosine`` (arch ``cosine``), ``classifier:
   loss`` makes the loss own the class weights and read ``embedding`` (any arch).
@@ -81,17 +87,30 @@ from . import spec as S
 from .backbones import BACKBONE_KEYS, apply_pretrained, backbone_from_spec
 from .losses import AMSoftmaxLoss, CenterLoss, JiMultiLoss, MGPACrossEntropy, ParkLoss, need
 from .mgpa import MGPANet, mgpa_from_spec
-from .nets import (CGDNet, CosineClassifierNet, EmbeddingNet, GlobalClassifierNet,
-                   RelaxationNet)
+from .nets import (CategoryClassifierNet, CGDNet, CosineClassifierNet, EmbeddingNet,
+                   GlobalClassifierNet, RelaxationNet)
 from .pooling import POOLINGS
 from .zhan import ZhanTripletLoss, mine_cross_domain_triplets, triplet_accuracy
 
 __all__ = [
-    "ARCHS", "LOSSES", "AMSoftmaxLoss", "CGDNet", "CenterLoss", "CosineClassifierNet",
-    "CrossEntropyOnItems", "EmbeddingNet", "GlobalClassifierNet", "JiMultiLoss", "MGPACrossEntropy",
+    "ARCHS", "LOSSES", "AMSoftmaxLoss", "CategoryClassifierNet", "CGDNet", "CenterLoss", "CosineClassifierNet",
+    "CrossEntropyOnCategories", "CrossEntropyOnItems", "EmbeddingNet", "GlobalClassifierNet", "JiMultiLoss", "MGPACrossEntropy",
     "MGPANet", "ParkLoss", "RelaxationNet", "ZhanTripletLoss", "build_loss", "build_model",
     "mine_cross_domain_triplets", "triplet_accuracy",
 ]
+
+
+class CrossEntropyOnCategories(nn.Module):
+    """Cross-entropy of ``category_logits`` over the super-categories (``shang``'s classifier)."""
+
+    def __init__(self, label_smoothing: float = 0.0) -> None:
+        super().__init__()
+        self.ce = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+
+    def forward(self, outputs: Mapping[str, torch.Tensor], item_labels: torch.Tensor,
+                category_labels: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        loss = self.ce(need(outputs, "category_logits", "category_ce"), category_labels)
+        return loss, {"category_ce": float(loss.detach())}
 
 
 class CrossEntropyOnItems(nn.Module):
@@ -116,6 +135,7 @@ ARCHS: dict[str, tuple[str, ...]] = {
     "relaxation": ("embedding_dim", "relaxation_dim", "dropout") + _POOL_KEYS,
     "mgpa": ("parts", "reduce_dim"),
     "cosine": ("embedding_dim", "scale") + _POOL_KEYS,
+    "classifier": _POOL_KEYS,
 }
 
 
@@ -162,6 +182,9 @@ def build_model(spec: Mapping[str, Any], num_classes: int, num_categories: int) 
                              S.number(spec, "dropout", 0.5, "model", low=0.0, high=1.0), p)
     if arch == "mgpa":
         return mgpa_from_spec(spec, backbone, num_classes)
+    if arch == "classifier":
+        pooling, p = _pooling(spec)
+        return CategoryClassifierNet(backbone, num_categories, pooling, p)
     pooling, p = _pooling(spec)  # cosine
     return CosineClassifierNet(backbone, num_classes, emb_dim or 512, pooling,
                                S.number(spec, "scale", 30.0, "model", low=0.0, low_open=True), p)
@@ -170,6 +193,7 @@ def build_model(spec: Mapping[str, Any], num_classes: int, num_categories: int) 
 #: loss-spec keys of each loss (besides ``loss``)
 LOSSES: dict[str, tuple[str, ...]] = {
     "ce": ("label_smoothing",),
+    "category_ce": ("label_smoothing",),
     "am_softmax": ("s", "m", "classifier"),
     "park": ("alpha", "beta", "margin", "labels", "miner", "normalize"),
     "zhan_triplet": ("margin", "negatives", "easy_fraction", "seed", "normalize"),
@@ -190,6 +214,8 @@ def build_loss(spec: Mapping[str, Any], num_classes: int, num_categories: int,
     ls = S.number(spec, "label_smoothing", 0.0, where, low=0.0, high=1.0)
     if name == "ce":
         return CrossEntropyOnItems(ls)
+    if name == "category_ce":
+        return CrossEntropyOnCategories(ls)
     if name == "mgpa_ce":
         return MGPACrossEntropy(ls)
     if name == "am_softmax":

@@ -141,3 +141,24 @@ class CosineClassifierNet(nn.Module):
         emb = self.neck(self.pool(self.backbone(x)))
         cos = self.head(emb)
         return {"embedding": emb, "cosine": cos, "logits": self.scale * cos}
+
+
+class CategoryClassifierNet(nn.Module):
+    """``shang``'s category classifier (the router): backbone -> pooling -> linear over categories.
+
+    Outputs ``embedding`` (the pooled backbone feature, so the row can also be embedded and
+    evaluated like any method) and ``category_logits`` [B, num_categories] (what ``category_ce``
+    reads and what the embed step turns into per-image category predictions).
+    """
+
+    def __init__(self, backbone: nn.Module, num_categories: int, pooling: str = "avg",
+                 gem_p: float = 3.0) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.pool = build_pooling(pooling, gem_p)
+        self.category_classifier = nn.Linear(backbone.num_features, num_categories)
+        self.embedding_dim = backbone.num_features
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        emb = self.pool(self.backbone(x))
+        return {"embedding": emb, "category_logits": self.category_classifier(emb)}

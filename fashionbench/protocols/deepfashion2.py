@@ -346,3 +346,123 @@ def evaluate_files(query_path: str | os.PathLike, gallery_path: str | os.PathLik
     """:func:`evaluate` on ``val_query.json``, ``val_gallery.json`` and a submission file."""
     return evaluate(read_query_gt(query_path), read_gallery_gt(gallery_path), read_submission(submission_path), ks,
                     iou_threshold=iou_threshold, require_gallery_match=require_gallery_match)
+
+
+# ----------------------------------------------------------------------------- from the pipeline
+
+#: where the official ground-truth files live under the DeepFashion2 root
+OFFICIAL_GT_FILES: tuple[str, str] = ("json_for_validation/val_query.json", "json_for_validation/val_gallery.json")
+
+
+def image_id_of(path: str) -> int:
+    """DeepFashion2 ``image_id`` of a manifest path (``validation/image/000123.jpg`` -> 123)."""
+    stem = str(path).rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    if not stem.isdigit():
+        raise ContractError(f"path {path!r}: not a DeepFashion2 image name (<6 digits>.jpg)")
+    return int(stem)
+
+
+def _crop_boxes(rows: Any, crop: str, what: str) -> np.ndarray:
+    """[n, 4] boxes of crop mode ``crop`` for manifest ``rows`` (NaN where a row has none)."""
+    from ..imaging import box_columns
+
+    cols = list(box_columns(crop))
+    if not cols:  # "full": the whole image
+        if not {"width", "height"} <= set(rows.columns):
+            raise ConfigError(f"{what} crop 'full': the official score needs the image sizes; read the dataset "
+                              f"with dataset.options.read_sizes: true")
+        w, h = rows["width"].to_numpy(float), rows["height"].to_numpy(float)
+        return np.stack([np.zeros_like(w), np.zeros_like(h), w, h], axis=1)
+    missing = [c for c in cols if c not in rows.columns]
+    if missing:
+        raise ConfigError(f"{what} crop {crop!r}: the manifest has no column(s) {missing}")
+    return rows[cols].to_numpy(dtype=np.float64)
+
+
+def ground_truth_from_manifest(manifest: Any) -> tuple[QueryGT, GalleryGT]:
+    """Query/gallery ground truth rebuilt from a DeepFashion2 manifest (``query``/``gallery`` rows).
+
+    The manifest holds no style-0 user items (the reader drops them as ``ignore``), so step 2
+    of the rule (a detection goes to the item it overlaps most, style 0 included) can differ
+    from the official files' when a detection overlaps a style-0 item most; prefer
+    :func:`load_ground_truth`, which reads the official files when they are there.
+    """
+    need = {"pair_id", "style", "category_id", "path"}
+    missing = need - set(manifest.columns)
+    if missing:
+        raise ContractError(f"manifest: the DeepFashion2 score needs column(s) {sorted(missing)}")
+    gt_cols = ["gt_x1", "gt_y1", "gt_x2", "gt_y2"] if "gt_x1" in manifest.columns else ["x1", "y1", "x2", "y2"]
+    q = manifest[manifest["split"] == "query"]
+    g = manifest[manifest["split"] == "gallery"]
+    i64 = lambda s: s.to_numpy().astype(np.int64)  # noqa: E731
+    query = QueryGT(image_id=np.array([image_id_of(p) for p in q["path"]], np.int64),
+                    bbox=q[gt_cols].to_numpy(np.float64).reshape(-1, 4), cls=i64(q["category_id"]),
+                    style=i64(q["style"]), pair_id=i64(q["pair_id"]), source="manifest query rows")
+    gallery = GalleryGT(image_id=np.array([image_id_of(p) for p in g["path"]], np.int64),
+                        bbox=g[gt_cols].to_numpy(np.float64).reshape(-1, 4), style=i64(g["style"]),
+                        pair_id=i64(g["pair_id"]), source="manifest gallery rows")
+    return query, gallery
+
+
+def load_ground_truth(root: str | os.PathLike | None, manifest: Any) -> tuple[QueryGT, GalleryGT, str]:
+    """The official ``val_query.json``/``val_gallery.json`` under ``root`` when both exist, else
+    :func:`ground_truth_from_manifest`; the third value says which was used."""
+    if root is not None:
+        files = [os.path.join(root, f) for f in OFFICIAL_GT_FILES]
+        if all(os.path.isfile(f) for f in files):
+            return read_query_gt(files[0]), read_gallery_gt(files[1]), "official files " + ", ".join(OFFICIAL_GT_FILES)
+    q, g = ground_truth_from_manifest(manifest)
+    return q, g, "rebuilt from the manifest (no json_for_validation/ under the root)"
+
+
+def submission_from_ranking(ranking: Any, manifest: Any, query_crop: str, gallery_crop: str,
+                            depth: int = 20) -> Submission:
+    """A Track-2 submission from a ranking file: one record per query row that has a box.
+
+    The record's ``query_bbox`` is the row's ``query_crop`` box (``given``/``gt``: the
+    ground-truth box; ``detected`` etc.: the detect stage's box, rows without one are left out
+    and so count as misses); ``query_cls`` is the manifest column ``<crop>_cls`` when present
+    (the detector's 1-based DeepFashion2 class), else the item's ``category_id``;
+    ``query_score`` is ``<crop>_score`` when present, else 1. Its gallery list is the first
+    ``depth`` entries of the ranking, each an (image id, ``gallery_crop`` box) pair.
+    """
+    import pandas as pd
+
+    m = manifest.set_index("uid", drop=False)
+    q = m.loc[np.asarray(ranking.query_ids).astype(str)]
+    g = m.loc[np.asarray(ranking.gallery_ids).astype(str)]
+    qbox = _crop_boxes(q, query_crop, "query")
+    gbox = _crop_boxes(g, gallery_crop, "gallery")
+    has_box = np.isfinite(qbox).all(axis=1)
+    cls_col, score_col = f"{query_crop}_cls", f"{query_crop}_score"
+    cls = (q[cls_col] if cls_col in q.columns else q["category_id"]).to_numpy()
+    score = q[score_col].to_numpy(np.float64) if score_col in q.columns else np.ones(len(q))
+    has_box &= ~pd.isna(cls)
+    idx = np.asarray(ranking.indices)[:, :depth]
+    g_img = np.array([image_id_of(p) for p in g["path"]], np.int64)
+    listed = idx >= 0
+    gid = np.where(listed, g_img[np.maximum(idx, 0)], -1)
+    gb = np.where(listed[..., None], gbox[np.maximum(idx, 0)], 0.0)
+    gid = np.where(np.isfinite(gb).all(axis=2), gid, -1)  # a gallery row without a box cannot be a hit
+    gb = np.nan_to_num(gb, nan=0.0)
+    sel = np.flatnonzero(has_box)
+    return Submission(image_id=np.array([image_id_of(p) for p in q["path"]], np.int64)[sel],
+                      bbox=qbox[sel], cls=cls[sel].astype(np.int64), score=score[sel],
+                      gallery_image_id=gid[sel], gallery_bbox=gb[sel], source="ranking")
+
+
+def score_ranking(ranking: Any, manifest: Any, root: str | os.PathLike | None, query_crop: str,
+                  gallery_crop: str, ks: Iterable[int] = OFFICIAL_KS) -> tuple[dict[str, float], str]:
+    """The official Track-2 score of a pipeline ranking, as ``official/top{k}`` etc. keys.
+
+    Ground truth from :func:`load_ground_truth`; the submission from
+    :func:`submission_from_ranking` (so with ``given``/``gt`` crops it is the ground-truth-box
+    variant of dataset-formats.md §7.6: every item is "detected" with its own box). Query
+    items without a gallery match count as misses (``require_gallery_match=False``), like the
+    official script. Returns the metrics and a note naming the ground-truth source.
+    """
+    ks = _check_ks(ks)
+    query, gallery, note = load_ground_truth(root, manifest)
+    sub = submission_from_ranking(ranking, manifest, query_crop, gallery_crop, depth=max(ks))
+    out = evaluate(query, gallery, sub, ks, require_gallery_match=False)
+    return {f"official/{k}": v for k, v in out.items()}, note

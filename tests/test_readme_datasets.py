@@ -1,0 +1,35 @@
+"""README documents every dataset, and a real-data command for every paper with valid names."""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+
+from conftest import ROOT
+from fashionbench.datasets import READERS
+
+
+def _section(text: str, title: str) -> str:
+    start = text.index(f"## {title}")
+    end = text.find("\n## ", start + 3)
+    return text[start:end if end > 0 else None]
+
+
+def test_real_datasets_section_lists_every_reader():
+    section = _section((ROOT / "README.md").read_text(), "Real datasets")
+    for name in READERS:
+        assert f"| `{name}` |" in section, name
+
+
+def test_every_paper_has_a_real_data_command_with_known_dataset_names():
+    readme = (ROOT / "README.md").read_text()
+    section = _section(readme, "Run paper X on its real data on a GPU")
+    papers = yaml.safe_load((ROOT / "params.yaml").read_text())["papers"]
+    for paper in papers:
+        row = next((line for line in section.splitlines() if line.startswith(f"| `{paper}` |")), None)
+        assert row is not None, f"no row for paper {paper}"
+        names = re.findall(r"dataset\.name=([\w-]+)", row)
+        assert names and set(names) <= set(READERS), (paper, names)
+    assert "make install EXTRA=gpu" in section and "dvc exp run -S profile=paper" in section
+    assert "dvc push" in _section(readme, "Data versioning") and "dvc import-url" in _section(readme, "Data versioning")
