@@ -127,9 +127,15 @@ def _preserve_global_state() -> Iterator[None]:
     cudnn_det = torch.backends.cudnn.deterministic
     fill = getattr(torch.utils.deterministic, "fill_uninitialized_memory", None)
     env = {k: os.environ.get(k) for k in ("CUBLAS_WORKSPACE_CONFIG", "PYTHONHASHSEED")}
+    # Ultralytics sets torch's CPU threads to cpu_count - 1 when it selects the CPU: half of a
+    # 2-core machine. Use this process's setting (torch default: every core) instead.
+    import ultralytics.utils.torch_utils as yolo_torch_utils
+    yolo_threads = yolo_torch_utils.NUM_THREADS
+    yolo_torch_utils.NUM_THREADS = threads
     try:
         yield
     finally:
+        yolo_torch_utils.NUM_THREADS = yolo_threads
         random.setstate(py_state)
         np.random.set_state(np_state)
         torch.set_rng_state(torch_state)

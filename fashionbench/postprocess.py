@@ -14,33 +14,13 @@ import faiss
 import numpy as np
 
 from .errors import ConfigError, ContractError
+from .validate import as_features as _as_features
+from .validate import check_int as _check_int
 
 
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
-def _as_features(x: np.ndarray, name: str) -> np.ndarray:
-    """Return ``x`` as a C-contiguous float32 [N, D] matrix; ContractError if it is not one."""
-    arr = np.asarray(x)
-    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ContractError(f"'{name}' must be a non-empty 2-D [N, D] matrix, got shape {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.floating):
-        raise ContractError(f"'{name}' must hold floats, got dtype {arr.dtype}")
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        row = int(np.argwhere(bad)[0][0])
-        raise ContractError(f"'{name}' holds {int(bad.sum())} NaN/inf values (first in row {row})")
-    return np.ascontiguousarray(arr, dtype=np.float32)
-
-
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise ConfigError(f"parameter '{name}' must be an integer, got {value!r}")
-    if value < minimum:
-        raise ConfigError(f"parameter '{name}' must be >= {minimum}, got {value}")
-    return int(value)
-
-
 def _check_float(name: str, value: object, minimum: float) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise ConfigError(f"parameter '{name}' must be a number, got {value!r}")

@@ -20,6 +20,7 @@ from .atomic import write_text
 from .errors import ContractError
 
 _SCRIPT = re.compile(r"<script\b[^>]*>.*?</script\s*>", re.I | re.S)
+_STYLE = re.compile(r"(<style\b[^>]*>)(.*?)(</style\s*>)", re.I | re.S)
 _REMOTE_LINK = re.compile(r"<link[^>]*\bhref=[\"']https?://[^>]*>", re.I)
 # what would make a browser contact a host when the page is opened (links in <a href> are fine:
 # they load nothing until clicked)
@@ -30,6 +31,13 @@ _REMOTE_REF = re.compile(r"""<(?:img|script|link|iframe|source|video|audio|embed
 def remote_references(html: str) -> list[str]:
     """Fragments of ``html`` that would load something from a remote host."""
     return [html[max(0, m.start() - 40): m.end() + 60] for m in _REMOTE_REF.finditer(html)]
+
+
+def _one_line_css(css: str) -> str:
+    """``css`` without comments, on one line: the ~6,000 lines of nbconvert's inlined theme are
+    identical in every report, and would otherwise dominate diffs of the committed reports."""
+    css = re.sub(r"/\*.*?\*/", "", css, flags=re.S)
+    return " ".join(line.strip() for line in css.splitlines() if line.strip())
 
 
 def notebook_to_html(notebook: str | Path, hide_code: bool = False) -> str:
@@ -45,6 +53,7 @@ def notebook_to_html(notebook: str | Path, hide_code: bool = False) -> str:
     exporter.exclude_input = hide_code
     html, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": Path(notebook).stem}})
     html = _SCRIPT.sub("", html)
+    html = _STYLE.sub(lambda m: m.group(1) + _one_line_css(m.group(2)) + m.group(3), html)
     html = _REMOTE_LINK.sub("", html)
     left = remote_references(html)
     if left:

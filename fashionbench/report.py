@@ -7,6 +7,7 @@ caller. Nothing here is a hard-coded result.
 
 from __future__ import annotations
 
+import io
 import json
 import platform
 import subprocess
@@ -130,14 +131,20 @@ def plot_history(history: Sequence[Mapping[str, Any]], title: str = "") -> plt.F
 
 def plot_topk(metrics: pd.DataFrame, ks: Sequence[int] = (1, 5, 10, 20, 30, 40, 50), title: str = "") -> plt.Figure:
     """Top-k accuracy curves, one line per method (row of ``metrics``)."""
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    for m, row in metrics.iterrows():
+    # many rows (every paper's methods): the legend goes beside the axes, in columns of <= 20
+    ncol = max(1, int(np.ceil(len(metrics) / 20)))
+    fig, ax = plt.subplots(figsize=(6.5 + (1.9 * ncol if len(metrics) > 8 else 0), 4 + 0.04 * min(len(metrics), 20)),
+                           layout="constrained")
+    markers = "osD^vP*Xh<>"
+    for i, (m, row) in enumerate(metrics.iterrows()):
         ys = [row.get(f"top{k}", np.nan) for k in ks]
-        ax.plot(ks, ys, marker="o", label=str(m))
+        ax.plot(ks, ys, marker=markers[(i // 10) % len(markers)], label=str(m))
     ax.set(xlabel="k", ylabel="top-k accuracy (hit rate)", title=title or "top-k accuracy", ylim=(0, 1.02))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    if len(metrics) > 8:
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), ncol=ncol)
+    else:
+        ax.legend(fontsize=8)
     return fig
 
 
@@ -189,40 +196,77 @@ def plot_dataset_examples(manifest: pd.DataFrame, root: Path, n_items: int = 5, 
     return fig
 
 
-def plot_examples(ranking: Ranking, manifest: pd.DataFrame, root: Path, n_queries: int = 8, depth: int = 10,
-                  seed: int = 0, query_crop: str = "given", gallery_crop: str = "given", title: str = "") -> plt.Figure:
-    """Example queries with their top-``depth`` results: green frame = right item, red = wrong."""
+def show(fig: plt.Figure | None, jpeg: bool = False, quality: int = 80, dpi: int = 80) -> None:
+    """Display ``fig`` in place and close it (None is skipped). ``jpeg``: as a JPEG image, for
+    grids of photographs, whose PNG would be 5-10x larger in every committed report (at ``dpi``:
+    a 64 px crop drawn 1.25 inches wide keeps its resolution)."""
+    if fig is None:
+        return
+    from IPython.display import Image as IPImage, display
+
+    if jpeg:
+        buf = io.BytesIO()
+        fig.savefig(buf, format="jpeg", dpi=dpi, pil_kwargs={"quality": quality})
+        display(IPImage(data=buf.getvalue(), format="jpeg"))
+    else:
+        display(fig)
+    plt.close(fig)
+
+
+def example_rows(metrics: pd.DataFrame, n_best: int = 3, first: str = "baseline", by: str = "mAP") -> list[str]:
+    """Rows whose example grids the comparison report shows: ``first`` (when present), then the
+    ``n_best`` other rows with the highest ``by``."""
+    head = [first] if first in metrics.index else []
+    rest = metrics.drop(index=head)
+    if by in rest.columns:
+        rest = rest.sort_values(by, ascending=False, kind="stable")
+    return head + [str(m) for m in rest.index[:n_best]]
+
+
+def crop_loader(manifest: pd.DataFrame, root: Path):
+    """``crop_of(uid, crop_mode) -> 64 px image`` for the manifest's images (for result grids)."""
     from .imaging import crop_boxes, load_crop
 
     by_uid = manifest.set_index("uid")
-    rng = np.random.default_rng(seed)
-    qs = np.sort(rng.choice(len(ranking.query_ids), size=min(n_queries, len(ranking.query_ids)), replace=False))
-    fig, axes = plt.subplots(len(qs), depth + 1, figsize=(1.25 * (depth + 1), 1.4 * len(qs)), squeeze=False)
 
     def crop_of(uid: str, crop: str) -> np.ndarray:
         row = by_uid.loc[[uid]].reset_index()
         box = crop_boxes(row, crop)
-        return load_crop(root / row["path"].iloc[0], None if box is None else box[0], 64)
+        return load_crop(Path(root) / row["path"].iloc[0], None if box is None else box[0], 64)
+    return crop_of
 
+
+def draw_result_row(axes_row, ranking: Ranking, q: int, depth: int, crop_of, query_crop: str, gallery_crop: str,
+                    label: str = "") -> None:
+    """One grid row: query ``q``'s image, then its top-``depth`` framed green (right item) or red (wrong)."""
+    axes_row[0].imshow(crop_of(ranking.query_ids[q], query_crop))
+    axes_row[0].set_title(f"query {ranking.query_labels[q]}" + (f" ({label})" if label else ""), fontsize=6)
+    for c in range(depth):
+        ax = axes_row[c + 1]
+        g = int(ranking.indices[q, c]) if c < ranking.k else -1
+        if g < 0:
+            ax.axis("off")
+            continue
+        ax.imshow(crop_of(ranking.gallery_ids[g], gallery_crop))
+        ok = ranking.gallery_labels[g] == ranking.query_labels[q]
+        for s in ax.spines.values():
+            s.set_edgecolor("limegreen" if ok else "red")
+            s.set_linewidth(3)
+        ax.set_title(f"{c + 1}: {ranking.distances[q, c]:.2f}", fontsize=6)
+    for ax in axes_row:
+        ax.set_xticks([])
+        ax.set_yticks([])
+
+
+def plot_examples(ranking: Ranking, manifest: pd.DataFrame, root: Path, n_queries: int = 8, depth: int = 10,
+                  seed: int = 0, query_crop: str = "given", gallery_crop: str = "given", title: str = "") -> plt.Figure:
+    """Example queries with their top-``depth`` results: green frame = right item, red = wrong."""
+    rng = np.random.default_rng(seed)
+    qs = np.sort(rng.choice(len(ranking.query_ids), size=min(n_queries, len(ranking.query_ids)), replace=False))
+    fig, axes = plt.subplots(len(qs), depth + 1, figsize=(1.25 * (depth + 1), 1.4 * len(qs)), squeeze=False)
+    crop_of = crop_loader(manifest, root)
     for i, q in enumerate(qs):
-        ax = axes[i, 0]
-        ax.imshow(crop_of(ranking.query_ids[q], query_crop))
-        ax.set_title(f"query {ranking.query_labels[q]}", fontsize=6)
-        for j in range(depth):
-            ax = axes[i, j + 1]
-            g = int(ranking.indices[q, j]) if j < ranking.k else -1
-            if g < 0:
-                ax.axis("off")
-                continue
-            ax.imshow(crop_of(ranking.gallery_ids[g], gallery_crop))
-            ok = ranking.gallery_labels[g] == ranking.query_labels[q]
-            for s in ax.spines.values():
-                s.set_edgecolor("limegreen" if ok else "red")
-                s.set_linewidth(3)
-            ax.set_title(f"{j + 1}: {ranking.distances[q, j]:.2f}", fontsize=6)
-        for ax in axes[i]:
-            ax.set_xticks([])
-            ax.set_yticks([])
+        draw_result_row(axes[i], ranking, q, depth, crop_of, query_crop, gallery_crop)
     fig.suptitle(title or f"example queries and their top-{depth} (green: right item, red: wrong)", fontsize=9)
     fig.tight_layout()
     return fig

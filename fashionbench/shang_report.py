@@ -35,16 +35,6 @@ FUSION, ORACLE, RERANK, CLASSIFIER = "shang-fusion", "shang-fusion-oracle", "sha
 SINGLES = "shang-single-*"
 
 
-def show(fig: plt.Figure | None) -> None:
-    """Display ``fig`` in place (between the tables of a notebook cell) and close it; None is skipped."""
-    if fig is None:
-        return
-    from IPython.display import display
-
-    display(fig)
-    plt.close(fig)
-
-
 def report_rows(names: Sequence[str]) -> list[str]:
     """The evaluated shang rows of the report tables, in order: singles, fusion, oracle, re-rank."""
     singles = sorted((n for n in names if fnmatch.fnmatchcase(n, SINGLES)),
@@ -182,7 +172,7 @@ def plot_before_after(before: Ranking, after: Ranking, manifest: pd.DataFrame, r
                       ) -> plt.Figure | None:
     """For ``n_queries`` queries (seeded draw among those whose top-``depth`` changed): the query,
     its top-``depth`` before (fusion) and after (fusion + top-1 re-rank); green = right item."""
-    from .imaging import crop_boxes, load_crop
+    from .report import crop_loader, draw_result_row
 
     if not np.array_equal(before.query_ids, after.query_ids):
         raise ValueError("before/after rankings list different queries")
@@ -191,34 +181,11 @@ def plot_before_after(before: Ranking, after: Ranking, manifest: pd.DataFrame, r
         return None
     rng = np.random.default_rng(seed)
     qs = np.sort(rng.choice(pool, size=min(n_queries, len(pool)), replace=False))
-    by_uid = manifest.set_index("uid")
-
-    def crop_of(uid: str, crop: str) -> np.ndarray:
-        row = by_uid.loc[[uid]].reset_index()
-        box = crop_boxes(row, crop)
-        return load_crop(Path(root) / row["path"].iloc[0], None if box is None else box[0], 64)
-
+    crop_of = crop_loader(manifest, root)
     fig, axes = plt.subplots(2 * len(qs), depth + 1, figsize=(1.2 * (depth + 1), 1.35 * 2 * len(qs)), squeeze=False)
     for i, q in enumerate(qs):
         for j, (label, r) in enumerate((("before", before), ("after", after))):
-            row = axes[2 * i + j]
-            row[0].imshow(crop_of(r.query_ids[q], query_crop))
-            row[0].set_title(f"query {r.query_labels[q]} ({label})", fontsize=6)
-            for c in range(depth):
-                ax = row[c + 1]
-                g = int(r.indices[q, c]) if c < r.k else -1
-                if g < 0:
-                    ax.axis("off")
-                    continue
-                ax.imshow(crop_of(r.gallery_ids[g], gallery_crop))
-                ok = r.gallery_labels[g] == r.query_labels[q]
-                for s in ax.spines.values():
-                    s.set_edgecolor("limegreen" if ok else "red")
-                    s.set_linewidth(3)
-                ax.set_title(f"{c + 1}: {r.distances[q, c]:.2f}", fontsize=6)
-            for ax in row:
-                ax.set_xticks([])
-                ax.set_yticks([])
+            draw_result_row(axes[2 * i + j], r, q, depth, crop_of, query_crop, gallery_crop, label)
     fig.suptitle(f"top-{depth} before (fusion) and after (fusion + top-1 re-rank); green: right item, red: wrong",
                  fontsize=9)
     fig.tight_layout()

@@ -228,5 +228,7 @@ def test_protocol_frame_and_describe(tmp_path):
     table, official = protocol_frame(tmp_path / "p.json")
     assert list(table.index) == ["a", "b"] and list(table.columns) == ["n_queries", "n_without_match", "top1"]
     assert table.loc["b", "top1"] == 0.5 and official == {"top1": 0.25}
+    save_metrics(tmp_path / "q.json", {"top10/a": 1.0, "mAP@10/a": 1.0, "top5/a": 1.0, "mAP/a": 1.0, "n_queries/a": 1})
+    assert list(protocol_frame(tmp_path / "q.json")[0].columns) == ["n_queries", "mAP", "mAP@10", "top5", "top10"]
     assert "only against those with its `subcategory`" in describe(PROTOCOLS["street2shop"])
     assert "only against" not in describe(PROTOCOLS["inshop"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import nbformat
 import pytest
 
@@ -27,6 +29,10 @@ def test_rendered_notebook_has_no_scripts_or_remote_refs(tmp_path):
     html = (tmp_path / "n.html").read_text()
     assert "<script" not in html.lower() and not remote_references(html)
     assert "Title" in html
+    # the inlined theme is kept (the page is styled offline) but on one line per <style> block
+    styles = re.findall(r"<style[^>]*>(.*?)</style>", html, re.S)
+    assert styles and sum(len(c) for c in styles) > 10_000 and all("\n" not in c for c in styles)
+    assert "/*" not in "".join(styles) and ".jp-Cell" in "".join(styles)
 
 
 def test_remote_image_in_output_is_refused(tmp_path):

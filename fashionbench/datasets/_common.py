@@ -262,6 +262,33 @@ def read_df1_boxes(path: Path, source_col: bool = False) -> dict[str, tuple]:
 
 # ----------------------------------------------------------------------------- protocol checks
 
+def append_df1_image(cols: dict[str, list], report: LoadReport, *, img_root: Path, name: str, where: str,
+                     entry: tuple, root: Path, bbox: str, check_files: bool, read_sizes: bool,
+                     fields: dict[str, Any]) -> bool:
+    """Append one DeepFashion (In-Shop / Consumer-to-Shop) image to the column lists ``cols``.
+
+    ``entry`` is the image's :func:`read_df1_boxes` tuple (line, clothes_type, type, box, ok) from
+    ``root / bbox``. The
+    image is checked on disk when asked; a zero-area box skips it (counted in ``report``, False);
+    otherwise ``fields`` (column -> value) and the box are appended (True).
+    """
+    bline, _, _, box, ok = entry
+    if check_files or read_sizes:
+        check_image(img_root, name, where)
+    if not ok:
+        report.skip(f"zero-area box in {bbox}", f"{root / bbox}:{bline}")
+        return False
+    if read_sizes:
+        w, h = image_size(img_root / name)
+        cols["width"].append(w)
+        cols["height"].append(h)
+    for k, v in fields.items():
+        cols[k].append(v)
+    for k, v in zip(("x1", "y1", "x2", "y2"), box):
+        cols[k].append(v)
+    return True
+
+
 def check_orphan_policy(policy: str, param: str = "orphan_queries") -> None:
     """Raise :class:`ConfigError` for an unknown orphan-query policy."""
     if policy not in ORPHAN_POLICIES:

@@ -26,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import ContractError
-from ._common import (LoadReport, OrphanPolicy, apply_orphan_policy, check_image, check_orphan_policy,
+from ._common import (LoadReport, append_df1_image, OrphanPolicy, apply_orphan_policy, check_image, check_orphan_policy,
                       frame, image_size, iter_counted_lines, parse_df1_image_name, read_df1_boxes,
                       read_item_list, require_layout)
 
@@ -80,26 +80,12 @@ def load(root: str | os.PathLike, *, check_files: bool = True, read_sizes: bool 
         entry = boxes.get(name)
         if entry is None:
             raise ContractError(f"{where}: image {name!r} has no box in {rootp / BBOX}")
-        bline, clothes_type, pose_type, box, ok = entry
-        if check_files or read_sizes:
-            check_image(img_root, name, where)
-        if not ok:
-            report.skip(f"zero-area box in {BBOX}", f"{rootp / BBOX}:{bline}")
-            continue
-        if read_sizes:
-            w, h = image_size(img_root / name)
-            cols["width"].append(w)
-            cols["height"].append(h)
-        cols["uid"].append(f"{PREFIX}:{name}")
-        cols["path"].append(f"{IMG_DIR}/{name}")
-        cols["item_id"].append(f"{PREFIX}:{item}")
-        cols["subcategory"].append(sub)
-        cols["split"].append(status)
-        for k, v in zip(("x1", "y1", "x2", "y2"), box):
-            cols[k].append(v)
-        cols["source"].append(f"{PARTITION}:{lineno}")
-        cols["clothes_type"].append(clothes_type)
-        cols["pose_type"].append(pose_type)
+        _, clothes_type, pose_type, _, _ = entry
+        append_df1_image(cols, report, img_root=img_root, name=name, where=where, entry=entry,
+                         root=rootp, bbox=BBOX, check_files=check_files, read_sizes=read_sizes, fields={
+                             "uid": f"{PREFIX}:{name}", "path": f"{IMG_DIR}/{name}", "item_id": f"{PREFIX}:{item}",
+                             "subcategory": sub, "split": status, "source": f"{PARTITION}:{lineno}",
+                             "clothes_type": clothes_type, "pose_type": pose_type})
 
     both = train_items.keys() & test_items.keys()
     if both:

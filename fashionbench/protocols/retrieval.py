@@ -324,8 +324,22 @@ def protocol_frame(path: str | Path) -> tuple[pd.DataFrame, dict[str, float]]:
             metric, cat = k.split("/", 1)
             cells.setdefault(cat, {})[metric] = v
     table = pd.DataFrame.from_dict(cells, orient="index").sort_index()
-    first = [c for c in ("n_queries", "n_without_match") if c in table.columns]
-    return table[first + [c for c in table.columns if c not in first]], official
+    return table[sorted(table.columns, key=_metric_order)], official
+
+
+def _metric_order(name: str) -> tuple[int, int]:
+    """Column order: counts, mAP, mAP@k (by k), top-k (by k), anything else."""
+    digits = re.sub(r"\D", "", name)
+    k = int(digits) if digits else 0
+    if name in ("n_queries", "n_without_match"):
+        return (0 if name == "n_queries" else 1), 0
+    if name == "mAP":
+        return 2, 0
+    if name.startswith("mAP@"):
+        return 3, k
+    if re.fullmatch(r"top\d+", name):
+        return 4, k
+    return 9, 0
 
 
 def describe(proto: RetrievalProtocol) -> str:
