@@ -218,9 +218,6 @@ def view_table(view: pd.DataFrame, metric: str = "top10") -> pd.DataFrame:
 def plot_view(view: pd.DataFrame, metric: str = "top10") -> Any:
     """Heat map of the difference to ``none`` (method x step) on ``metric``; cells whose 95% CI
     excludes 0 are marked with ``*``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     col = _PQ_OF.get(metric, metric)

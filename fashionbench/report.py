@@ -160,11 +160,18 @@ def plot_metric_bars(metrics: pd.DataFrame, per_query: Mapping[str, pd.DataFrame
         if per_query and m in per_query:
             _, lo, hi = bootstrap_ci(per_query[m][pq_column].to_numpy(float), n_boot=n_boot, seed=seed)
             err[:, i] = (vals[i] - lo, hi - vals[i])
-    fig, ax = plt.subplots(figsize=(max(4, 0.9 * len(names) + 2), 3.5))
+    if len(names) > 12:   # many rows: horizontal bars, one readable label per row
+        fig, ax = plt.subplots(figsize=(7.5, 0.24 * len(names) + 1.2), layout="constrained")
+        ax.barh(range(len(names)), vals, xerr=err, capsize=2, height=0.7)
+        ax.set_yticks(range(len(names)), names, fontsize=7)
+        ax.invert_yaxis()
+        ax.grid(axis="x", alpha=0.3)
+        ax.set(xlabel=column, title=f"{column} with 95% bootstrap CI")
+        return fig
+    fig, ax = plt.subplots(figsize=(max(4, 0.9 * len(names) + 2), 3.5), layout="constrained")
     ax.bar(range(len(names)), vals, yerr=err, capsize=4)
     ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
     ax.set(ylabel=column, title=f"{column} with 95% bootstrap CI")
-    fig.tight_layout()
     return fig
 
 

@@ -14,14 +14,11 @@ import json
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from . import config  # noqa: E402
+from . import config
 
 PAPER = "zhan"
 
