@@ -28,7 +28,8 @@ import numpy as np
 
 from .artifacts import Embeddings, Ranking, fingerprint
 from .errors import ConfigError, ContractError
-from .search import check_matrix, check_positive_int
+from .search import check_matrix
+from .validate import check_positive_int
 
 _CHUNK_BYTES = 64 << 20
 _BYTES_PER_CELL = 20  # fused float32 + model float32 + argpartition int64 + masks, per (q, g)

@@ -45,7 +45,8 @@ import pandas as pd
 
 from .artifacts import Ranking
 from .errors import ConfigError, ContractError
-from .search import check_pair, check_positive_int
+from .search import check_pair
+from .validate import check_positive_int
 
 DEFAULT_KS: tuple[int, ...] = (1, 5, 10, 20, 30, 40, 50)
 DEFAULT_MAP_KS: tuple[int, ...] = (10,)

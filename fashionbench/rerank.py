@@ -545,16 +545,8 @@ def top1_rerank_ranking(ranking: Ranking, gallery_emb: np.ndarray, depth: int = 
         has = top1 >= 0
         at = np.searchsorted(uniq, top1[has])
         nbrs[has], nbr_d[has] = u_idx[at], u_dist[at]
-    out, out_d = _top1_core(idx, ranking.distances.astype(np.float64), nbrs, nbr_d, depth)
-    assert out_d is not None
-    return Ranking(
-        indices=out, distances=out_d, query_ids=ranking.query_ids,
-        gallery_ids=ranking.gallery_ids, query_labels=ranking.query_labels,
-        gallery_labels=ranking.gallery_labels, query_categories=ranking.query_categories,
-        gallery_categories=ranking.gallery_categories, model=f"{ranking.model}+top1_rerank",
-        fingerprint=fingerprint("top1_rerank", {"base": ranking.fingerprint, "depth": depth,
-                                                "metric": metric}),
-    ).validate("<top1_rerank>")
+    return _top1_ranking(ranking, idx, nbrs, nbr_d, depth,
+                         fingerprint("top1_rerank", {"base": ranking.fingerprint, "depth": depth, "metric": metric}))
 
 
 def top1_rerank_from_neighbours(ranking: Ranking, neighbours: np.ndarray, neighbour_distances: np.ndarray,
@@ -584,14 +576,20 @@ def top1_rerank_from_neighbours(ranking: Ranking, neighbours: np.ndarray, neighb
                             f"[{idx.shape[0]}, M]")
     if not np.isfinite(nd[nbrs >= 0]).all():
         raise ContractError("NaN/inf distance for a listed neighbour")
-    out, out_d = _top1_core(idx, ranking.distances.astype(np.float64), nbrs, nd, depth)
+    return _top1_ranking(ranking, idx, nbrs, nd, depth, fingerprint(
+        "top1_rerank_from_neighbours", {"base": ranking.fingerprint, "depth": depth,
+                                        "neighbours": hashlib.sha256(np.ascontiguousarray(nbrs).tobytes()).hexdigest()}))
+
+
+def _top1_ranking(ranking: Ranking, idx: np.ndarray, nbrs: np.ndarray, nbr_d: np.ndarray, depth: int,
+                  fp: str) -> Ranking:
+    """The top-1 re-rank of ``ranking`` (``idx``: its checked indices) as a Ranking with fingerprint ``fp``."""
+    out, out_d = _top1_core(idx, ranking.distances.astype(np.float64), nbrs, nbr_d, depth)
     assert out_d is not None
     return Ranking(
         indices=out, distances=out_d, query_ids=ranking.query_ids,
         gallery_ids=ranking.gallery_ids, query_labels=ranking.query_labels,
         gallery_labels=ranking.gallery_labels, query_categories=ranking.query_categories,
         gallery_categories=ranking.gallery_categories, model=f"{ranking.model}+top1_rerank",
-        fingerprint=fingerprint("top1_rerank_from_neighbours",
-                                {"base": ranking.fingerprint, "depth": depth,
-                                 "neighbours": hashlib.sha256(np.ascontiguousarray(nbrs).tobytes()).hexdigest()}),
+        fingerprint=fp,
     ).validate("<top1_rerank>")

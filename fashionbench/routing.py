@@ -206,7 +206,7 @@ def route_search(embs: Mapping[str, Embeddings], spec: RouteSpec, k: int, *, chu
     Returns ``(indices int64 [Q, k], distances float32 [Q, k], query routes [Q] str)``; indices
     point into the full gallery order of the embedding files.
     """
-    from .search import check_positive_int
+    from .validate import check_positive_int
 
     k = check_positive_int(k, "top_k")
     q_route, g_route = assignments(embs, spec)
@@ -260,7 +260,7 @@ def route_top1_neighbours(embs: Sequence[Embeddings], row: Mapping[str, Any], ra
     (category, top-1) pair is searched once. ``t`` must be a gallery image of ``c`` (true for a
     ranking made by the same route), else :class:`ContractError`.
     """
-    from .search import check_positive_int
+    from .validate import check_positive_int
 
     depth = check_positive_int(depth, "depth")
     spec = parse_route_row({k: v for k, v in row.items() if k != "inputs"}, where)

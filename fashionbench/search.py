@@ -43,6 +43,7 @@ import numpy as np
 
 from .artifacts import Embeddings, Ranking
 from .errors import ConfigError, ContractError
+from .validate import check_positive_int
 
 DEFAULT_CHUNK_SIZE = 4096
 # Extra candidates fetched beyond k so that a tie group at the cut is usually complete.
@@ -84,13 +85,6 @@ def check_pair(query: Any, gallery: Any) -> tuple[np.ndarray, np.ndarray]:
     if g.shape[0] == 0:
         raise ContractError("gallery: is empty (0 rows)")
     return q, g
-
-
-def check_positive_int(value: Any, name: str) -> int:
-    """Return ``value`` as an int >= 1 or raise :class:`ConfigError` naming ``name``."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
 
 
 def gpu_available() -> bool:

@@ -25,7 +25,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from .errors import ConfigError, ContractError
-from .search import check_positive_int
+from .validate import check_positive_int
 
 VERDICTS: tuple[str, ...] = ("holds", "does not hold", "unclear", "untested")
 _BLOCK_ELEMENTS = 1 << 22  # resampled indices held at once (32 MB of int64)

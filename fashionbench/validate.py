@@ -32,3 +32,9 @@ def check_int(name: str, value: object, minimum: int) -> int:
     if value < minimum:
         raise ConfigError(f"parameter '{name}' must be >= {minimum}, got {value}")
     return int(value)
+
+
+def check_positive_int(value: object, name: str) -> int:
+    """``value`` as an int >= 1 (:func:`check_int` with minimum 1, in the argument order of the
+    search, stats and protocol callers)."""
+    return check_int(name, value, 1)

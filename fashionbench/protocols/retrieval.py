@@ -161,7 +161,8 @@ def scoped_ranking(emb: Embeddings, k: int, query_groups: Sequence[str], gallery
     follow :mod:`fashionbench.search` (ascending gallery index), so the result equals a full
     ranking with the other groups' rows removed (:func:`restrict_ranking`).
     """
-    from ..search import check_positive_int, search
+    from ..search import search
+    from ..validate import check_positive_int
 
     emb.validate()
     k = check_positive_int(k, "k")
