@@ -42,14 +42,15 @@ def embed_dataset(model: nn.Module, ds: CropDataset, batch_size: int = 256, prog
     when complete) and return it memory-mapped read-only; one batch at a time is in RAM.
     ``device``: where the model runs (default: where its parameters are).
     """
-    from tqdm.auto import tqdm
+    from .progress import progress_bar
 
     model.eval()
     dev = torch.device(device) if device is not None else next(model.parameters()).device
     batches = [torch.arange(i, min(i + batch_size, len(ds))) for i in range(0, len(ds), batch_size)]
 
     def features() -> Iterator[np.ndarray]:
-        for b in tqdm(batch_loader(ds, batches, num_workers), total=len(batches), desc=desc, disable=not progress):
+        for b in progress_bar(batch_loader(ds, batches, num_workers), total=len(batches), desc=desc,
+                              disable=not progress):
             outputs = model(b[0].to(dev))
             if collect is not None and "category_logits" in outputs:
                 collect.setdefault("category_logits", []).append(outputs["category_logits"].float().cpu().numpy())

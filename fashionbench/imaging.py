@@ -97,9 +97,9 @@ class CropDataset(Dataset):
         self.domains = torch.tensor((self.df["domain"] == "consumer").to_numpy(), dtype=torch.long)
         self._cache: np.ndarray | None = None
         if cache:
-            from tqdm.auto import tqdm
-            self._cache = np.stack([self._decode(i) for i in tqdm(range(len(self.df)), desc="decode crops",
-                                                                   disable=not progress)]) \
+            from .progress import progress_bar
+            rows = progress_bar(range(len(self.df)), desc="decode crops", disable=not progress)
+            self._cache = np.stack([self._decode(i) for i in rows]) \
                 if len(self.df) else np.zeros((0, self.size, self.size, 3), np.uint8)
         self._mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
         self._std = torch.tensor(IMAGENET_STD).view(3, 1, 1)

@@ -92,14 +92,14 @@ def eval_settings(params: Mapping[str, Any]) -> dict[str, Any]:
 def category_scores(model: nn.Module, rows: pd.DataFrame, root: str | Path, crop: str, size: int,
                     batch_size: int = 256, progress: bool = False) -> np.ndarray:
     """The model's ``category_logits`` [N, C] for the manifest ``rows`` (model in eval mode)."""
-    from tqdm.auto import tqdm
+    from .progress import progress_bar
 
     from .imaging import CropDataset
 
     model.eval()
     ds = CropDataset(rows.reset_index(drop=True), root, crop, size, cache=False)
     out = []
-    for i in tqdm(range(0, len(ds), batch_size), desc="category logits", disable=not progress):
+    for i in progress_bar(range(0, len(ds), batch_size), desc="category logits", disable=not progress):
         x = ds.batch(torch.arange(i, min(i + batch_size, len(ds))))[0]
         res = model(x)
         if "category_logits" not in res:

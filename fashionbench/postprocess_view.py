@@ -155,7 +155,7 @@ def run_view(params: Mapping[str, Any], root: Path | None = None, progress: bool
     Returns the long table (one row per method and step) also written to
     ``artifacts/postprocess_view.csv``; see the module docstring for every output.
     """
-    from tqdm.auto import tqdm
+    from .progress import progress_bar
 
     from .artifacts import load_embeddings
     from .stages import embeddings_path
@@ -171,7 +171,7 @@ def run_view(params: Mapping[str, Any], root: Path | None = None, progress: bool
     cache = cache_dir(root)
     cache.mkdir(parents=True, exist_ok=True)
     tables = []
-    for method in tqdm(vs["methods"], desc="postprocess view", disable=not progress):
+    for method in progress_bar(vs["methods"], desc="postprocess view", disable=not progress):
         path = embeddings_path(method, root, params)
         if not path.is_file():
             raise ConfigError(f"postprocess_view: {path} is missing; run the embed stage of method {method!r}")

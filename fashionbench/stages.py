@@ -6,7 +6,7 @@ reports agree on them:
 - ``data/prepared/``                     the prepared dataset: manifest.csv and dataset.json (the
                                          card; its ``images_root`` says where images live: here
                                          for fmnist-c2s, ``dataset.root`` for real datasets)
-- ``artifacts/models/<method>/``         checkpoint.pt, model.pt, history.json
+- ``artifacts/models/<method>/``         model.pt, history.json (checkpoint.pt only while training)
 - ``artifacts/embeddings/<group>/<method>.npz``  embedding file (contract in docs/contracts.md);
                                          ``group`` is the method row's family (``baseline``,
                                          ``shang``, …): fuse/rerank rows depend on one group

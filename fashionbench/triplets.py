@@ -179,14 +179,14 @@ def build_triplets(rows: pd.DataFrame, *, negatives: int = 4, easy_fraction: flo
 def embed_rows(model: nn.Module, rows: pd.DataFrame, root: str | Path, crop: str, size: int, *,
                normalize: bool = False, batch_size: int = 256, progress: bool = False) -> np.ndarray:
     """The model's ``embedding`` [N, D] float64 of ``rows`` (raw, or L2-normalised)."""
-    from tqdm.auto import tqdm
+    from .progress import progress_bar
 
     from .imaging import CropDataset
 
     model.eval()
     ds = CropDataset(rows.reset_index(drop=True), root, crop, size, cache=False)
     out = []
-    for i in tqdm(range(0, len(ds), batch_size), desc="embed triplet images", disable=not progress):
+    for i in progress_bar(range(0, len(ds), batch_size), desc="embed triplet images", disable=not progress):
         f = model(ds.batch(torch.arange(i, min(i + batch_size, len(ds))))[0])["embedding"].double()
         out.append((torch.nn.functional.normalize(f, dim=1) if normalize else f).numpy())
     return np.concatenate(out) if out else np.zeros((0, 0))

@@ -130,6 +130,7 @@ def project(tiny_dataset, tmp_path_factory):
     metrics = park_report.evaluate_method(params, "park-oc", progress=False)
     yield root, params, metrics
     mp.undo()
+    shutil.rmtree(root, ignore_errors=True)  # trained models: free the disk once this module is done
 
 
 def test_training_used_the_fine_categories(project):

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 import yaml
@@ -73,7 +74,7 @@ def tiny_ci_rows(p: dict) -> None:
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory) -> Path:
+def repo(tmp_path_factory) -> Iterator[Path]:
     repo = tmp_path_factory.mktemp("e2e") / "fashionbench"
     shutil.copytree(ROOT, repo, ignore=IGNORE)
     _run(["git", "init", "-q"], repo)
@@ -82,7 +83,9 @@ def repo(tmp_path_factory) -> Path:
     t0 = time.perf_counter()
     _run(["dvc", "repro"], repo)
     print(f"tiny dvc repro from scratch: {time.perf_counter() - t0:.1f} s")
-    return repo
+    yield repo
+    # ~1 GB of models, embeddings and DVC cache: free it as soon as this module is done (CI disk)
+    shutil.rmtree(repo.parent, ignore_errors=True)
 
 
 def test_outputs_written(repo):

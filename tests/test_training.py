@@ -30,8 +30,11 @@ def test_resume_after_kill_equals_uninterrupted(train_ds, tmp_path):
     full, hist_full = train(CFG, train_ds, tmp_path / "full", seed=5, progress=False)
     _, hist_part = train(CFG, train_ds, tmp_path / "killed", seed=5, progress=False, stop_after_epoch=1)
     assert len(hist_part) == 1 and not (tmp_path / "killed" / "model.pt").exists()
+    assert (tmp_path / "killed" / "checkpoint.pt").is_file(), "a killed run keeps its checkpoint to resume from"
+    assert not (tmp_path / "full" / "checkpoint.pt").exists(), "a finished run drops its checkpoint"
     resumed, hist_res = train(CFG, train_ds, tmp_path / "killed", seed=5, progress=False)
     assert torch.equal(_weights(full), _weights(resumed))
+    assert not (tmp_path / "killed" / "checkpoint.pt").exists() and (tmp_path / "killed" / "model.pt").is_file()
     assert [h["loss"] for h in hist_full] == [h["loss"] for h in hist_res]
     other, _ = train(CFG, train_ds, tmp_path / "seed6", seed=6, progress=False)
     assert not torch.equal(_weights(full), _weights(other))
@@ -64,3 +67,12 @@ def test_augment_flip_and_shift_by_hand():
     # every output pixel value comes from the same image (reflect padding, then a crop)
     for i in range(2):
         assert set(z[i].flatten().tolist()) <= set(x[i].flatten().tolist())
+
+
+def test_progress_bar_output_stays_small_where_stderr_is_no_terminal(train_ds, tmp_path, capsys):
+    """In a papermill kernel every refresh is one more saved output: the loss postfix must not force one."""
+    train({**CFG, "epochs": 1, "batch_size": 2}, train_ds, tmp_path / "p", seed=1, progress=True)
+    err = capsys.readouterr().err
+    n_batches = -(-len(train_ds) // 2)
+    assert "epoch 1/1" in err and n_batches > 10
+    assert err.count("\r") <= 6, f"{err.count(chr(13))} refreshes for {n_batches} batches"

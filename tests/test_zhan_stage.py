@@ -52,6 +52,7 @@ def project(tiny_dataset, tmp_path_factory):
         out[m] = triplets.evaluate_method(params, m, progress=False)
     yield root, params, out
     mp.undo()
+    shutil.rmtree(root, ignore_errors=True)  # trained models: free the disk once this module is done
 
 
 def test_select_train_rows_holds_out_items(tiny_dataset):

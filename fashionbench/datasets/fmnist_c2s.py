@@ -300,7 +300,7 @@ def build(out_dir: str | os.PathLike, params: Mapping[str, Any], *, source_dir: 
 
     Returns the dataset card that is also written to ``out_dir/dataset.json``.
     """
-    from tqdm.auto import tqdm
+    from ..progress import progress_bar
 
     cfg = BuildConfig.from_params(params)
     fm = load_fashion_mnist(source_dir, project_root, allow_download=allow_download)
@@ -310,7 +310,7 @@ def build(out_dir: str | os.PathLike, params: Mapping[str, Any], *, source_dir: 
             (tmp / "images" / d).mkdir(parents=True)
         tasks = list(_tasks(fm, cfg, tmp))
         rows: list[dict[str, Any]] = []
-        bar = tqdm(total=len(tasks), desc="render items", disable=not progress)
+        bar = progress_bar(total=len(tasks), desc="render items", disable=not progress)
         if cfg.workers > 1:
             with ProcessPoolExecutor(cfg.workers) as pool:
                 for r in pool.map(_render_item, tasks, chunksize=32):
