@@ -39,9 +39,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import ContractError
-from ._common import (LoadReport, append_df1_image, OrphanPolicy, apply_orphan_policy, check_image, check_orphan_policy,
-                      frame, image_size, iter_counted_lines, parse_df1_image_name, read_df1_boxes,
-                      read_item_list, require_layout)
+from ._common import (LoadReport, OrphanPolicy, append_df1_image, apply_orphan_policy, check_orphan_policy, frame,
+                      iter_counted_lines, parse_df1_image_name, read_df1_boxes, read_item_list, require_layout)
 
 DATASET = "DeepFashion Consumer-to-Shop"
 PAGE = "http://mmlab.ie.cuhk.edu.hk/projects/DeepFashion/Consumer2ShopRetrieval.html"
