@@ -1,4 +1,5 @@
-"""Argument checks shared by the post-processing and re-ranking functions.
+"""Argument checks shared by the numeric modules: metrics, search, post-processing, re-ranking,
+fusion, routing, stats and the retrieval protocols.
 
 Each raises :class:`~fashionbench.errors.ContractError` (bad array) or
 :class:`~fashionbench.errors.ConfigError` (bad parameter) with the argument's name in the message.
