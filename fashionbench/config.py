@@ -35,7 +35,9 @@ def load_params(path: str | os.PathLike | None = None) -> dict[str, Any]:
     """Read params.yaml (default: the project's) and check its top-level shape."""
     p = Path(path) if path else project_root() / "params.yaml"
     try:
-        params = yaml.safe_load(p.read_text(encoding="utf-8"))
+        # YAML merge keys (`<<: *shang`) make rows share parsed dicts: unshare them, so that code
+        # changing one row's settings in place can never change another row's
+        params = _unshared(yaml.safe_load(p.read_text(encoding="utf-8")))
     except FileNotFoundError as exc:
         raise ConfigError(f"{p}: params file not found") from exc
     except yaml.YAMLError as exc:
@@ -45,6 +47,15 @@ def load_params(path: str | os.PathLike | None = None) -> dict[str, Any]:
             raise ConfigError(f"{p}: missing top-level key '{key}'")
     profile_settings(params)  # validates the profile name early
     return params
+
+
+def _unshared(value: Any) -> Any:
+    """A copy of parsed YAML in which no dict or list appears twice (``copy.deepcopy`` keeps aliases)."""
+    if isinstance(value, dict):
+        return {k: _unshared(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unshared(v) for v in value]
+    return value
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

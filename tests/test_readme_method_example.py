@@ -92,6 +92,24 @@ def test_rows_sharing_yaml_anchors_resolve_independently():
     assert params["detectors"]["yolo26n"]["arch"] == "yolo26n.yaml"
 
 
+def test_loaded_params_share_no_dict_or_list():
+    """PyYAML returns ONE object for every use of an anchor; load_params hands out independent copies."""
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    assert raw["methods"]["chen-horizontal"]["profiles"] is raw["methods"]["chen-vertical"]["profiles"]
+
+    def containers(x, out):
+        if isinstance(x, (dict, list)):
+            out.append(id(x))
+            for v in (x.values() if isinstance(x, dict) else x):
+                containers(v, out)
+        return out
+    ids = containers(config.load_params(ROOT / "params.yaml"), [])
+    assert len(ids) == len(set(ids))
+    params = config.load_params(ROOT / "params.yaml")
+    params["methods"]["chen-horizontal"]["profiles"]["paper"]["model"].pop("backbone")
+    assert params["methods"]["chen-vertical"]["profiles"]["paper"]["model"]["backbone"] == "resnet50"
+
+
 def test_params_yaml_reads_the_same_in_dvc_and_fashionbench():
     """DVC reads params.yaml with ruamel.yaml, fashionbench with PyYAML: merge keys must mean the same to both."""
     from ruamel.yaml import YAML
