@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shutil
 import statistics
@@ -70,8 +71,6 @@ def wall_times(cwd: Path, runs: int) -> list[float]:
 
 
 def profiled(cwd: Path) -> dict:
-    import json
-
     res = subprocess.run([sys.executable, "-c", _PROFILED], cwd=cwd, env=ENV, capture_output=True, text=True)
     if res.returncode != 0:
         raise SystemExit(res.stderr[-2000:])

@@ -15,6 +15,13 @@ os.environ.setdefault("YOLO_AUTOINSTALL", "False")
 os.environ.setdefault("YOLO_CONFIG_DIR", str(ROOT / ".cache" / "ultralytics"))
 os.environ.setdefault("MPLCONFIGDIR", str(ROOT / ".cache" / "matplotlib"))
 
+def readme_section(text: str, title: str) -> str:
+    """The README section headed ``## <title>``, up to the next ``## `` heading."""
+    start = text.index(f"## {title}")
+    end = text.find("\n## ", start + 3)
+    return text[start:end if end > 0 else None]
+
+
 TINY_BUILD = {"n_train_items": 12, "n_test_items": 6, "n_distractor_items": 4, "workers": 1, "seed": 3}
 
 

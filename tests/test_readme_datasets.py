@@ -6,25 +6,19 @@ import re
 
 import yaml
 
-from conftest import ROOT
+from conftest import ROOT, readme_section
 from fashionbench.datasets import READERS
 
 
-def _section(text: str, title: str) -> str:
-    start = text.index(f"## {title}")
-    end = text.find("\n## ", start + 3)
-    return text[start:end if end > 0 else None]
-
-
 def test_real_datasets_section_lists_every_reader():
-    section = _section((ROOT / "README.md").read_text(), "Real datasets")
+    section = readme_section((ROOT / "README.md").read_text(), "Real datasets")
     for name in READERS:
         assert f"| `{name}` |" in section, name
 
 
 def test_every_paper_has_a_real_data_command_with_known_dataset_names():
     readme = (ROOT / "README.md").read_text()
-    section = _section(readme, "Run paper X on its real data on a GPU")
+    section = readme_section(readme, "Run paper X on its real data on a GPU")
     papers = yaml.safe_load((ROOT / "params.yaml").read_text())["papers"]
     for paper in papers:
         row = next((line for line in section.splitlines() if line.startswith(f"| `{paper}` |")), None)
@@ -32,4 +26,4 @@ def test_every_paper_has_a_real_data_command_with_known_dataset_names():
         names = re.findall(r"dataset\.name=([\w-]+)", row)
         assert names and set(names) <= set(READERS), (paper, names)
     assert "make install EXTRA=gpu" in section and "dvc exp run -S profile=paper" in section
-    assert "dvc push" in _section(readme, "Data versioning") and "dvc import-url" in _section(readme, "Data versioning")
+    assert "dvc push" in readme_section(readme, "Data versioning") and "dvc import-url" in readme_section(readme, "Data versioning")

@@ -12,18 +12,13 @@ from pathlib import Path
 import torch
 import yaml
 
-from conftest import ROOT
+from conftest import ROOT, readme_section
 from fashionbench import config
 from fashionbench.models import build_loss, build_model
 
-SECTION = "## Adding a method (worked example)"
-
-
 def _readme_row() -> dict:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    start = text.index(SECTION)
-    end = text.find("\n## ", start + 3)
-    block = text[start:end].split("```yaml", 1)[1].split("```", 1)[0]
+    section = readme_section((ROOT / "README.md").read_text(encoding="utf-8"), "Adding a method (worked example)")
+    block = section.split("```yaml", 1)[1].split("```", 1)[0]
     methods = yaml.safe_load(block)["methods"]
     assert list(methods) == ["my-gem"], "the worked example adds exactly one row"
     return methods
@@ -50,8 +45,7 @@ def test_readme_row_resolves_and_builds_under_every_profile():
 
 def test_readme_row_becomes_train_embed_evaluate_stages(tmp_path: Path):
     """DVC expands the row into its stages (`${item.group}` etc. must resolve), without running anything."""
-    for name in ("dvc.yaml",):
-        shutil.copy(ROOT / name, tmp_path / name)
+    shutil.copy(ROOT / "dvc.yaml", tmp_path / "dvc.yaml")
     text = (ROOT / "params.yaml").read_text(encoding="utf-8")
     row = yaml.safe_dump(_readme_row(), sort_keys=False)
     # append the row at the end of the methods block, as a user would (indented under `methods:`)
@@ -70,7 +64,7 @@ def test_readme_row_becomes_train_embed_evaluate_stages(tmp_path: Path):
 
 
 def test_rows_sharing_yaml_anchors_resolve_independently():
-    """Rows written with `<<: *family` share parsed objects: resolving one must not change another."""
+    """Resolving rows written with `<<: *family` changes neither params nor another row; merged values are right."""
     params = config.load_params(ROOT / "params.yaml")
     before = copy.deepcopy(params)
     resolved = {(p, m): config.method_settings({**params, "profile": p}, m)
