@@ -6,9 +6,9 @@ import re
 import sys
 from pathlib import Path
 
-from .atomic import write_text
-from .config import load_params, project_root
-from .errors import ConfigError
+from fashionbench.core.atomic import write_text
+from fashionbench.core.config import load_params, project_root
+from fashionbench.core.errors import ConfigError
 
 _PROFILE_LINE = re.compile(r"^profile:[^\n#]*", re.M)
 

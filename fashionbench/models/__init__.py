@@ -82,15 +82,36 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from ..errors import ConfigError
-from . import spec as S
-from .backbones import BACKBONE_KEYS, apply_pretrained, backbone_from_spec
-from .losses import AMSoftmaxLoss, CenterLoss, JiMultiLoss, MGPACrossEntropy, ParkLoss, need
-from .mgpa import MGPANet, mgpa_from_spec
-from .nets import (CategoryClassifierNet, CGDNet, CosineClassifierNet, EmbeddingNet,
-                   GlobalClassifierNet, RelaxationNet)
-from .pooling import POOLINGS
-from .zhan import ZhanTripletLoss, mine_cross_domain_triplets, triplet_accuracy
+from fashionbench.core.errors import ConfigError
+from fashionbench.models import spec as S
+from fashionbench.models.backbones import (
+    BACKBONE_KEYS,
+    apply_pretrained,
+    backbone_from_spec,
+)
+from fashionbench.models.losses import (
+    AMSoftmaxLoss,
+    CenterLoss,
+    JiMultiLoss,
+    MGPACrossEntropy,
+    ParkLoss,
+    need,
+)
+from fashionbench.models.mgpa import MGPANet, mgpa_from_spec
+from fashionbench.models.nets import (
+    CategoryClassifierNet,
+    CGDNet,
+    CosineClassifierNet,
+    EmbeddingNet,
+    GlobalClassifierNet,
+    RelaxationNet,
+)
+from fashionbench.models.pooling import POOLINGS
+from fashionbench.models.zhan import (
+    ZhanTripletLoss,
+    mine_cross_domain_triplets,
+    triplet_accuracy,
+)
 
 __all__ = [
     "ARCHS", "LOSSES", "AMSoftmaxLoss", "CategoryClassifierNet", "CGDNet", "CenterLoss", "CosineClassifierNet",

@@ -20,9 +20,9 @@ from typing import Any, Mapping
 import timm
 from torch import nn
 
-from ..errors import ConfigError
-from ..pretrained import load_pretrained
-from .spec import integer
+from fashionbench.core.errors import ConfigError
+from fashionbench.models.pretrained import load_pretrained
+from fashionbench.models.spec import integer
 
 #: model-spec keys handled here, shared by every architecture
 BACKBONE_KEYS: tuple[str, ...] = ("arch", "backbone", "in_chans", "output_stride", "pretrained")

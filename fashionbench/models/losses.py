@@ -14,11 +14,12 @@ from typing import Mapping
 
 import torch
 import torch.nn.functional as F
-from pytorch_metric_learning import distances, losses as pml_losses, miners, reducers
+from pytorch_metric_learning import distances, miners, reducers
+from pytorch_metric_learning import losses as pml_losses
 from torch import nn
 
-from ..errors import ConfigError, ContractError
-from .spec import choice
+from fashionbench.core.errors import ConfigError, ContractError
+from fashionbench.models.spec import choice
 
 #: triplet miners accepted by ``build_triplet``
 TRIPLET_MINERS: tuple[str, ...] = ("batch_hard", "semihard", "hard", "all")

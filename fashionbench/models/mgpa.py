@@ -45,7 +45,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ConfigError
+from fashionbench.core.errors import ConfigError
 
 #: the paper's seven branches
 ALL_PARTITIONS: tuple[str, ...] = ("global", "vertical-2", "vertical-3", "horizontal-2",

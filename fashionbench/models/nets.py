@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .pooling import CombinedGlobalDescriptor, build_pooling
-from .backbones import create_backbone
+from fashionbench.models.backbones import create_backbone
+from fashionbench.models.pooling import CombinedGlobalDescriptor, build_pooling
 
 
 class GlobalClassifierNet(nn.Module):

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError
+from fashionbench.core.errors import ConfigError
 
 #: pooling names accepted by ``build_pooling`` (``avg`` is an alias of ``spoc``)
 POOLINGS: tuple[str, ...] = ("avg", "spoc", "mac", "gem")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping, Sequence
 
-from ..errors import ConfigError
+from fashionbench.core.errors import ConfigError
 
 
 def check_keys(spec: Mapping[str, Any], allowed: Iterable[str], where: str) -> None:

@@ -30,34 +30,13 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
-from pytorch_metric_learning import distances, losses as pml_losses, reducers
+from pytorch_metric_learning import distances, reducers
+from pytorch_metric_learning import losses as pml_losses
 from torch import nn
 
-from ..errors import ConfigError, ContractError
-from .losses import need
-
-SHOP, CONSUMER = 0, 1
-_DOMAIN_WORDS = {"shop": SHOP, "consumer": CONSUMER}
-
-
-def domain_codes(domains: torch.Tensor | np.ndarray | Sequence[Any], n: int | None = None) -> np.ndarray:
-    """Domains as an int array (0 shop, 1 consumer) from codes or the manifest's words."""
-    if isinstance(domains, torch.Tensor):
-        arr = domains.detach().cpu().numpy()
-    else:
-        arr = np.asarray(domains)
-    if arr.dtype.kind in "US" or arr.dtype == object:
-        bad = sorted({str(v) for v in arr.tolist() if v not in _DOMAIN_WORDS})
-        if bad:
-            raise ContractError(f"domains: unknown value(s) {bad}; expected 'shop' or 'consumer'")
-        arr = np.array([_DOMAIN_WORDS[v] for v in arr.tolist()], dtype=np.int64)
-    arr = arr.astype(np.int64, copy=False).reshape(-1)
-    bad_codes = sorted(set(np.unique(arr).tolist()) - {SHOP, CONSUMER})
-    if bad_codes:
-        raise ContractError(f"domains: unknown code(s) {bad_codes}; expected 0 (shop) or 1 (consumer)")
-    if n is not None and len(arr) != n:
-        raise ContractError(f"domains: {len(arr)} values for a batch of {n}")
-    return arr
+from fashionbench.core.errors import ConfigError, ContractError
+from fashionbench.data.domains import CONSUMER, SHOP, domain_codes
+from fashionbench.models.losses import need
 
 
 @dataclass(frozen=True)

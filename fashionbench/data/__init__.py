@@ -1,0 +1,1 @@
+"""fashionbench.data (see the layer list in fashionbench/__init__.py)."""

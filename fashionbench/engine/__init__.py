@@ -1,0 +1,1 @@
+"""fashionbench.engine (see the layer list in fashionbench/__init__.py)."""

@@ -1,0 +1,72 @@
+"""Paper ``chen`` (MGPA): what the partition rows of this run actually pooled.
+
+The part masks depend on the size of the backbone's last feature map, which depends on the
+row's ``img_size``, backbone and ``output_stride``; small maps make some parts overlap (rule 3
+of :mod:`fashionbench.models.mgpa`). The paper report shows, for every ``chen`` row, the map
+size, the parts and the feature size (:func:`rows_table`), and draws the masks
+(:func:`plot_partitions`), so a reader sees which parts coincide at this resolution.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+
+from fashionbench.core.errors import ConfigError
+
+
+def feature_map_size(model_spec: Mapping[str, Any], img_size: int) -> tuple[int, int]:
+    """(h, w) of the last feature map of an ``mgpa`` model spec for ``img_size`` inputs."""
+    from fashionbench.models.backbones import backbone_from_spec
+
+    spec = {k: v for k, v in model_spec.items() if k not in ("parts", "reduce_dim", "pretrained")}
+    if spec.get("arch", "mgpa") != "mgpa":
+        raise ConfigError(f"model.arch: expected 'mgpa', got {spec.get('arch')!r}")
+    spec = {"output_stride": 16, **spec}  # the mgpa default (build_model)
+    backbone = backbone_from_spec(spec).eval()
+    with torch.no_grad():
+        fmap = backbone(torch.zeros(1, int(spec.get("in_chans", 3)), int(img_size), int(img_size)))
+    return int(fmap.shape[-2]), int(fmap.shape[-1])
+
+
+def rows_table(params: Mapping[str, Any], names: Sequence[str]) -> pd.DataFrame:
+    """One row per ``mgpa`` method: backbone, input, map size, partitions, parts, feature size."""
+    from fashionbench.core import config
+    from fashionbench.models.mgpa import parts_count, resolve_partitions
+
+    out = {}
+    for name in names:
+        s = config.method_settings(params, name)
+        model = s.get("model") or {}
+        if model.get("arch") != "mgpa":
+            continue
+        parts = resolve_partitions(model.get("parts", "all"))
+        h, w = feature_map_size(model, int(s["img_size"]))
+        n = parts_count(parts)
+        d = int(model.get("reduce_dim", 256))
+        out[name] = {"backbone": model.get("backbone"), "input": f"{s['img_size']} px",
+                     "output stride": int(model.get("output_stride", 16)), "feature map": f"{h}x{w}",
+                     "partitions": ", ".join(parts), "parts": n, "feature": f"{d} x {n} = {d * n}"}
+    return pd.DataFrame.from_dict(out, orient="index")
+
+
+def plot_partitions(partitions: Sequence[str], h: int, w: int, title: str = "") -> plt.Figure:
+    """The 0/1 masks of every part of ``partitions`` on an ``h`` x ``w`` map, one panel per part."""
+    from fashionbench.models.mgpa import partition_masks
+
+    panels = [(f"{p} #{i}", m.numpy()) for p in partitions for i, m in enumerate(partition_masks(p, h, w))]
+    cols = min(8, len(panels))
+    rows = int(np.ceil(len(panels) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.5 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, (label, mask) in zip(axes.ravel(), panels):
+        ax.imshow(mask, cmap="Greys", vmin=0, vmax=1)
+        ax.set_title(label, fontsize=7)
+    fig.suptitle(title or f"part masks on the {h}x{w} feature map", fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,1 @@
+"""fashionbench.pipeline (see the layer list in fashionbench/__init__.py)."""

@@ -1,0 +1,107 @@
+"""Stage ``train@<method>``: train a method row on its training rows (torchrun worker entry point too)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, Mapping
+
+import pandas as pd
+
+from fashionbench.core import config
+from fashionbench.core.errors import ConfigError
+from fashionbench.core.paths import model_dir
+from fashionbench.data.prepared import load_dataset, with_category_column
+from fashionbench.data.splits import select_train_rows
+from fashionbench.engine.distributed import launch, process_group
+
+
+def _expanded(rows: pd.DataFrame, crop: str, settings: Mapping[str, Any], method: str,
+              seed: int) -> tuple[pd.DataFrame, str]:
+    """The row's ``expansion:`` (paper ``shang``, eqs. 2-4) applied to its training rows.
+
+    Without an ``expansion`` block: ``(rows, crop)`` unchanged. With one: the rows expanded by
+    :func:`fashionbench.augment.expand_manifest` inside their ``crop`` boxes (the whole image for
+    ``full``, which needs ``width``/``height`` columns), drawn from ``numpy`` generator
+    ``default_rng(seed)``: the same seed gives the same crops to every row with the same
+    settings (the paper expands the data set once, offline). Returns the new rows and their crop
+    mode (``expanded``).
+    """
+    import numpy as np
+
+    from fashionbench.data.augment import (
+        EXPANDED_CROP,
+        expand_manifest,
+        expansion_settings,
+    )
+    from fashionbench.data.imaging import crop_boxes
+
+    exp = expansion_settings(settings.get("expansion"), f"methods.{method}.expansion")
+    if not exp:
+        return rows, crop
+    boxes = crop_boxes(rows, crop, f"methods.{method} (crop {crop!r})")
+    if boxes is None:  # crop: full
+        if not {"width", "height"} <= set(rows.columns):
+            raise ConfigError(f"methods.{method}.expansion with crop 'full' needs 'width'/'height' "
+                              "columns in the manifest")
+        boxes = np.stack([np.zeros(len(rows)), np.zeros(len(rows)), rows["width"].to_numpy(float),
+                          rows["height"].to_numpy(float)], axis=1)
+    out = expand_manifest(rows, boxes, rng=np.random.default_rng(seed), **exp)
+    return out, EXPANDED_CROP
+
+
+def train(params: Mapping[str, Any], method: str, progress: bool = True) -> list[dict[str, Any]]:
+    """Train ``method`` on the train split; returns the per-epoch history.
+
+    With ``distributed: {nproc, nnodes}`` asking for more than one process, this launches
+    torchrun (:mod:`fashionbench.distributed`), whose ranks come back here to train.
+    """
+    from fashionbench.data.imaging import CropDataset, loader_settings
+    from fashionbench.engine.distributed import maybe_launch
+    from fashionbench.engine.training import train as run_training
+
+    settings = config.method_settings(params, method)
+    launched = maybe_launch(params, method, settings)
+    if launched is not None:
+        return launched
+    manifest, root = load_dataset(params)
+    train_rows, _ = select_train_rows(params, method, manifest)
+    train_rows = with_category_column(train_rows, settings, method)
+    crop, _, _ = config.row_crops(settings)
+    train_rows, crop = _expanded(train_rows, crop, settings, method, int(params["seed"]))
+    cache, _ = loader_settings(settings, f"methods.{method}")
+    ds = CropDataset(train_rows, root, crop, int(settings["img_size"]), cache=cache, progress=progress)
+    _, history = run_training(settings, ds, model_dir(method), seed=int(params["seed"]), progress=progress)
+    return history
+
+
+def _worker(method: str, params_file: str) -> None:
+
+    params = config.load_params(params_file)
+    cfg = config.method_settings(params, method)
+    with process_group(cfg, f"methods.{method}") as ctx:
+        train(params, method, progress=ctx.is_main)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point (see the module docstring)."""
+    ap = argparse.ArgumentParser(prog="python -m fashionbench.distributed", description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    la = sub.add_parser("launch", help="run torchrun for one method on this node")
+    la.add_argument("--method", required=True)
+    la.add_argument("--params", default=None, help="params file (default: the project's params.yaml)")
+    la.add_argument("--node-rank", type=int, default=0)
+    wo = sub.add_parser("worker", help="one rank (torchrun runs this)")
+    wo.add_argument("--method", required=True)
+    wo.add_argument("--params", required=True)
+    a = ap.parse_args(argv)
+    if a.cmd == "worker":
+        _worker(a.method, a.params)
+        return 0
+    from fashionbench.core import config
+    launch(config.load_params(a.params), a.method, node_rank=a.node_rank)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

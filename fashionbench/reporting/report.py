@@ -1,0 +1,411 @@
+"""Tables and figures for the rendered reports (the notebooks only call these and display).
+
+Every number shown is read from artifacts this code produced (metrics files, per-query tables,
+ranking files, the dataset card); numbers quoted from a paper are labelled as such by the
+caller. Nothing here is a hard-coded result.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from fashionbench.core.artifacts import Ranking, load_metrics
+
+SYNTHETIC_NOTE = (
+    "**This dataset is synthetic** (fmnist-c2s, built from Fashion-MNIST): its absolute numbers "
+    "are not comparable with the papers' numbers on DeepFashion, JD or Street2Shop. Only the "
+    "papers' *relative* claims are checked on it.")
+PACKAGES = ("fashionbench", "torch", "torchvision", "timm", "numpy", "pandas", "scikit-learn", "faiss-cpu",
+            "faiss-gpu", "pytorch-metric-learning", "ultralytics", "ensemble-boxes", "papermill", "dvc",
+            "matplotlib", "pillow", "scikit-image")
+SUMMARY_COLUMNS = ("mAP", "mAP@10", "top1", "top5", "top10", "top20", "top30", "top40", "top50",
+                   "n_queries", "n_without_match")
+
+
+# ----------------------------------------------------------------------------- loading
+
+def load_all_metrics(methods: Sequence[str], metrics_dir: Path) -> pd.DataFrame:
+    """One row per method (index = method) from ``metrics/<method>.json``; missing files skipped."""
+    rows = {m: load_metrics(metrics_dir / f"{m}.json") for m in methods if (metrics_dir / f"{m}.json").is_file()}
+    df = pd.DataFrame.from_dict(rows, orient="index")
+    cols = [c for c in SUMMARY_COLUMNS if c in df.columns] + [c for c in df.columns if c not in SUMMARY_COLUMNS]
+    return df[cols] if len(df) else df
+
+
+def load_per_query(methods: Sequence[str], folder: Path) -> dict[str, pd.DataFrame]:
+    """Per-query tables (``artifacts/per_query/<method>.csv``) of the methods that have one."""
+    return {m: pd.read_csv(folder / f"{m}.csv") for m in methods if (folder / f"{m}.csv").is_file()}
+
+
+# ----------------------------------------------------------------------------- tables
+
+def ci_table(per_query: Mapping[str, pd.DataFrame], columns: Sequence[str] = ("AP", "AP@10", "top1", "top10"),
+             n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Mean and 95% bootstrap CI (over queries) of each per-query column, one row per method."""
+    from fashionbench.core.stats import bootstrap_ci
+
+    rows = {}
+    for m, t in per_query.items():
+        row = {}
+        for c in columns:
+            if c in t.columns:
+                mean, lo, hi = bootstrap_ci(t[c].to_numpy(float), n_boot=n_boot, seed=seed)
+                row[c] = f"{mean:.4f} [{lo:.4f}, {hi:.4f}]"
+        rows[m] = row
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def card_table(card: Mapping[str, Any]) -> pd.DataFrame:
+    """The dataset card's counts and hash as a two-column table."""
+    rows = [("name", card.get("name")), ("synthetic", card.get("synthetic")),
+            ("content SHA-256", card.get("content_sha256", "—"))]
+    rows += [(k, v) for k, v in sorted(card.get("counts", {}).items())]
+    if "config" in card:
+        rows += [(f"config.{k}", v) for k, v in sorted(card["config"].items())]
+    if "source" in card:
+        rows += [("source folder", card["source"].get("folder"))]
+    return pd.DataFrame(rows, columns=["field", "value"]).set_index("field")
+
+
+def environment(params: Mapping[str, Any] | None = None, root: Path | None = None) -> pd.DataFrame:
+    """Python, platform, package versions, git commit and a digest of params.yaml."""
+    import hashlib
+
+    rows = [("python", sys.version.split()[0]), ("platform", platform.platform())]
+    for p in PACKAGES:
+        try:
+            rows.append((p, metadata.version(p)))
+        except metadata.PackageNotFoundError:
+            pass
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                cwd=root, timeout=10).stdout.strip() or "not a git checkout"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, cwd=root, timeout=10).stdout.strip()
+        rows.append(("git commit", commit + (" (+ uncommitted changes)" if dirty else "")))
+    except (OSError, subprocess.SubprocessError):
+        rows.append(("git commit", "unknown"))
+    try:
+        import torch
+        rows += [("torch threads", torch.get_num_threads()), ("cuda available", torch.cuda.is_available())]
+    except ImportError:
+        pass
+    if params is not None:
+        blob = json.dumps(params, sort_keys=True, default=str).encode()
+        rows += [("profile", params.get("profile")), ("seed", params.get("seed")),
+                 ("params.yaml SHA-256", hashlib.sha256(blob).hexdigest()[:16])]
+    return pd.DataFrame(rows, columns=["what", "value"]).set_index("what")
+
+
+# ----------------------------------------------------------------------------- figures
+
+def plot_history(history: Sequence[Mapping[str, Any]], title: str = "") -> plt.Figure:
+    """Training curves: every loss part per epoch, the learning rate and throughput."""
+    df = pd.DataFrame(history)
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.2))
+    for c in df.columns:
+        if c not in ("epoch", "lr", "seconds", "images_per_s"):
+            axes[0].plot(df["epoch"], df[c], marker="o", label=c)
+    axes[0].set(xlabel="epoch", ylabel="loss", title="training loss")
+    axes[0].legend(fontsize=8)
+    axes[1].plot(df["epoch"], df["lr"], marker="o")
+    axes[1].set(xlabel="epoch", ylabel="learning rate", title="schedule")
+    axes[2].bar(df["epoch"], df["images_per_s"])
+    axes[2].set(xlabel="epoch", ylabel="images / s", title="throughput")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_topk(metrics: pd.DataFrame, ks: Sequence[int] = (1, 5, 10, 20, 30, 40, 50), title: str = "") -> plt.Figure:
+    """Top-k accuracy curves, one line per method (row of ``metrics``)."""
+    # many rows (every paper's methods): the legend goes beside the axes, in columns of <= 20
+    ncol = max(1, int(np.ceil(len(metrics) / 20)))
+    fig, ax = plt.subplots(figsize=(6.5 + (1.9 * ncol if len(metrics) > 8 else 0), 4 + 0.04 * min(len(metrics), 20)),
+                           layout="constrained")
+    markers = "osD^vP*Xh<>"
+    for i, (m, row) in enumerate(metrics.iterrows()):
+        ys = [row.get(f"top{k}", np.nan) for k in ks]
+        ax.plot(ks, ys, marker=markers[(i // 10) % len(markers)], label=str(m))
+    ax.set(xlabel="k", ylabel="top-k accuracy (hit rate)", title=title or "top-k accuracy", ylim=(0, 1.02))
+    ax.grid(alpha=0.3)
+    if len(metrics) > 8:
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), ncol=ncol)
+    else:
+        ax.legend(fontsize=8)
+    return fig
+
+
+def plot_metric_bars(metrics: pd.DataFrame, per_query: Mapping[str, pd.DataFrame] | None = None,
+                     column: str = "mAP", pq_column: str = "AP", n_boot: int = 1000, seed: int = 0) -> plt.Figure:
+    """One bar per method with its 95% bootstrap CI (when per-query scores are available)."""
+    from fashionbench.core.stats import bootstrap_ci
+
+    names = list(metrics.index)
+    vals = metrics[column].to_numpy(float)
+    err = np.zeros((2, len(names)))
+    for i, m in enumerate(names):
+        if per_query and m in per_query:
+            _, lo, hi = bootstrap_ci(per_query[m][pq_column].to_numpy(float), n_boot=n_boot, seed=seed)
+            err[:, i] = (vals[i] - lo, hi - vals[i])
+    if len(names) > 12:   # many rows: horizontal bars, one readable label per row
+        fig, ax = plt.subplots(figsize=(7.5, 0.24 * len(names) + 1.2), layout="constrained")
+        ax.barh(range(len(names)), vals, xerr=err, capsize=2, height=0.7)
+        ax.set_yticks(range(len(names)), names, fontsize=7)
+        ax.invert_yaxis()
+        ax.grid(axis="x", alpha=0.3)
+        ax.set(xlabel=column, title=f"{column} with 95% bootstrap CI")
+        return fig
+    fig, ax = plt.subplots(figsize=(max(4, 0.9 * len(names) + 2), 3.5), layout="constrained")
+    ax.bar(range(len(names)), vals, yerr=err, capsize=4)
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+    ax.set(ylabel=column, title=f"{column} with 95% bootstrap CI")
+    return fig
+
+
+def _draw_box(ax: plt.Axes, box: Sequence[float], colour: str, lw: float = 1.5) -> None:
+    x1, y1, x2, y2 = box
+    ax.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, ec=colour, lw=lw))
+
+
+def plot_dataset_examples(manifest: pd.DataFrame, root: Path, n_items: int = 5, seed: int = 0) -> plt.Figure:
+    """For a few test items: every shop image (given box red, GT green) and consumer photo."""
+    rng = np.random.default_rng(seed)
+    q_items = manifest.loc[manifest["split"] == "query", "item_id"].unique()
+    items = rng.choice(q_items, size=min(n_items, len(q_items)), replace=False) if len(q_items) else []
+    rows = [manifest[manifest["item_id"] == it].sort_values(["domain", "uid"], ascending=[False, True]) for it in items]
+    ncol = max([len(r) for r in rows] + [1])
+    fig, axes = plt.subplots(len(rows) or 1, ncol, figsize=(1.7 * ncol, 1.8 * max(1, len(rows))), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for i, r in enumerate(rows):
+        for j, (_, row) in enumerate(r.iterrows()):
+            ax = axes[i, j]
+            ax.imshow(Image.open(root / row["path"]).convert("RGB"))
+            _draw_box(ax, (row["x1"], row["y1"], row["x2"], row["y2"]), "red")
+            if "gt_x1" in row:
+                _draw_box(ax, (row["gt_x1"], row["gt_y1"], row["gt_x2"], row["gt_y2"]), "lime", 1.0)
+            ax.set_title(f"{row['item_id']} {row['domain']}", fontsize=7)
+    fig.suptitle("test items: shop images then consumer photos (red: given box, green: ground truth)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def show(fig: plt.Figure | None, jpeg: bool = False, quality: int = 80, dpi: int = 80) -> None:
+    """Display ``fig`` in place and close it (None is skipped). ``jpeg``: as a JPEG image, for
+    grids of photographs, whose PNG would be 5-10x larger in every committed report (at ``dpi``:
+    a 64 px crop drawn 1.25 inches wide keeps its resolution)."""
+    if fig is None:
+        return
+    from IPython.display import Image as IPImage
+    from IPython.display import display
+
+    if jpeg:
+        buf = io.BytesIO()
+        fig.savefig(buf, format="jpeg", dpi=dpi, pil_kwargs={"quality": quality})
+        display(IPImage(data=buf.getvalue(), format="jpeg"))
+    else:
+        display(fig)
+    plt.close(fig)
+
+
+def example_rows(metrics: pd.DataFrame, n_best: int = 3, first: str = "baseline", by: str = "mAP") -> list[str]:
+    """Rows whose example grids the comparison report shows: ``first`` (when present), then the
+    ``n_best`` other rows with the highest ``by``."""
+    head = [first] if first in metrics.index else []
+    rest = metrics.drop(index=head)
+    if by in rest.columns:
+        rest = rest.sort_values(by, ascending=False, kind="stable")
+    return head + [str(m) for m in rest.index[:n_best]]
+
+
+def crop_loader(manifest: pd.DataFrame, root: Path):
+    """``crop_of(uid, crop_mode) -> 64 px image`` for the manifest's images (for result grids)."""
+    from fashionbench.data.imaging import crop_boxes, load_crop
+
+    by_uid = manifest.set_index("uid")
+
+    def crop_of(uid: str, crop: str) -> np.ndarray:
+        row = by_uid.loc[[uid]].reset_index()
+        box = crop_boxes(row, crop)
+        return load_crop(Path(root) / row["path"].iloc[0], None if box is None else box[0], 64)
+    return crop_of
+
+
+def draw_result_row(axes_row, ranking: Ranking, q: int, depth: int, crop_of, query_crop: str, gallery_crop: str,
+                    label: str = "") -> None:
+    """One grid row: query ``q``'s image, then its top-``depth`` framed green (right item) or red (wrong)."""
+    axes_row[0].imshow(crop_of(ranking.query_ids[q], query_crop))
+    axes_row[0].set_title(f"query {ranking.query_labels[q]}" + (f" ({label})" if label else ""), fontsize=6)
+    for c in range(depth):
+        ax = axes_row[c + 1]
+        g = int(ranking.indices[q, c]) if c < ranking.k else -1
+        if g < 0:
+            ax.axis("off")
+            continue
+        ax.imshow(crop_of(ranking.gallery_ids[g], gallery_crop))
+        ok = ranking.gallery_labels[g] == ranking.query_labels[q]
+        for s in ax.spines.values():
+            s.set_edgecolor("limegreen" if ok else "red")
+            s.set_linewidth(3)
+        ax.set_title(f"{c + 1}: {ranking.distances[q, c]:.2f}", fontsize=6)
+    for ax in axes_row:
+        ax.set_xticks([])
+        ax.set_yticks([])
+
+
+def plot_examples(ranking: Ranking, manifest: pd.DataFrame, root: Path, n_queries: int = 8, depth: int = 10,
+                  seed: int = 0, query_crop: str = "given", gallery_crop: str = "given", title: str = "") -> plt.Figure:
+    """Example queries with their top-``depth`` results: green frame = right item, red = wrong."""
+    rng = np.random.default_rng(seed)
+    qs = np.sort(rng.choice(len(ranking.query_ids), size=min(n_queries, len(ranking.query_ids)), replace=False))
+    fig, axes = plt.subplots(len(qs), depth + 1, figsize=(1.25 * (depth + 1), 1.4 * len(qs)), squeeze=False)
+    crop_of = crop_loader(manifest, root)
+    for i, q in enumerate(qs):
+        draw_result_row(axes[i], ranking, q, depth, crop_of, query_crop, gallery_crop)
+    fig.suptitle(title or f"example queries and their top-{depth} (green: right item, red: wrong)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------- paper reports
+
+_PER_QUERY_COLUMN = {"mAP": "AP", "mAP@10": "AP@10", **{f"top{k}": f"top{k}" for k in (1, 5, 10, 20, 30, 40, 50)}}
+
+
+def _resolve_row(pattern: str, metrics: pd.DataFrame, key: str) -> str | None:
+    import fnmatch
+
+    names = [m for m in metrics.index if fnmatch.fnmatchcase(str(m), pattern) and key in metrics.columns
+             and pd.notna(metrics.loc[m, key])]
+    return max(sorted(names), key=lambda m: float(metrics.loc[m, key])) if names else None
+
+
+#: metrics with per-unit scores other than per query: key -> (artifacts folder, column, cluster column)
+_UNIT_SCORES = {"triplet_accuracy": ("per_triplet", "triplet_accuracy", "anchor_item")}
+
+
+def with_extra_metrics(metrics: pd.DataFrame, metrics_dir: Path) -> pd.DataFrame:
+    """``metrics`` joined with each row's ``metrics/<row>.extra.json`` (non-retrieval metrics a
+    stage writes beside the metrics file, e.g. zhan's triplet accuracy); NaN where absent."""
+    extra = {m: load_metrics(metrics_dir / f"{m}.extra.json") for m in metrics.index
+             if (metrics_dir / f"{m}.extra.json").is_file()}
+    if not extra:
+        return metrics
+    add = pd.DataFrame.from_dict(extra, orient="index")
+    return metrics.join(add[[c for c in add.columns if c not in metrics.columns]], how="left")
+
+
+def _unit_ci(key: str, name: str, artifacts_dir: Path, n_boot: int, seed: int) -> tuple[float, float] | None:
+    """Cluster-bootstrap CI of metric ``key`` of row ``name`` from its per-unit scores, if any."""
+    if key not in _UNIT_SCORES:
+        return None
+    folder, col, cluster = _UNIT_SCORES[key]
+    path = artifacts_dir / folder / f"{name}.csv"
+    if not path.is_file():
+        return None
+    from fashionbench.core.stats import paired_cluster_bootstrap_diff
+
+    t = pd.read_csv(path)
+    v = t[col].to_numpy(float)
+    _, lo, hi = paired_cluster_bootstrap_diff(v, np.zeros_like(v), t[cluster].astype(str).to_numpy(),
+                                              n_boot=n_boot, seed=seed)
+    return lo, hi
+
+
+def _stored_ci(metrics: pd.DataFrame, name: str, key: str) -> tuple[float, float] | None:
+    """``(<key>_ci_low, <key>_ci_high)`` of row ``name`` when its metrics hold them (e.g. park's
+    category accuracy, ``fashionbench.park_report``), else None."""
+    cols = (f"{key}_ci_low", f"{key}_ci_high")
+    if not all(c in metrics.columns for c in cols):
+        return None
+    lo, hi = (metrics.loc[name, c] for c in cols)
+    return (float(lo), float(hi)) if pd.notna(lo) and pd.notna(hi) else None
+
+
+def paper_table(table: Any, paper_id: str, metrics: pd.DataFrame, per_query: Mapping[str, pd.DataFrame],
+                metrics_dir: Path, n_boot: int = 1000, seed: int = 0,
+                artifacts_dir: Path | None = None) -> pd.DataFrame:
+    """A paper table side by side: quoted values (labelled) and ours, with 95% bootstrap CIs.
+
+    ``table`` is a :class:`fashionbench.papers.PaperTable`. Our value is read from the metrics
+    file of the row named in ``ours`` (a glob picks the best matching row), or from its
+    ``metrics/<row>.extra.json`` (:func:`with_extra_metrics`); when the metric has per-query
+    scores, its bootstrap CI over queries is shown too, and for metrics with other per-unit
+    scores (``triplet_accuracy``: ``artifacts/per_triplet/<row>.csv``) their cluster-bootstrap CI
+    (``artifacts_dir`` defaults to ``artifacts`` beside ``metrics_dir``).
+    """
+    from fashionbench.core.stats import bootstrap_ci
+
+    metrics = with_extra_metrics(metrics, metrics_dir)
+    artifacts_dir = artifacts_dir or metrics_dir.parent / "artifacts"
+    extra = {}
+    if table.metrics_file and (metrics_dir / f"{table.metrics_file}.json").is_file():
+        extra = load_metrics(metrics_dir / f"{table.metrics_file}.json")
+    scale = 100.0 if table.percent else 1.0
+    rows = []
+    for r in table.rows:
+        out: dict[str, Any] = {"row": r.label}
+        for col, q in r.quoted.items():
+            out[f"{col} (quoted from {paper_id})"] = q
+        name = None
+        for col, key in table.columns.items():
+            val, ci = None, ""
+            if r.ours is None:
+                pass
+            elif table.metrics_file:
+                val = extra.get(r.ours)
+                name = f"{table.metrics_file}:{r.ours}" if val is not None else None
+            else:
+                name = _resolve_row(r.ours, metrics, key)
+                if name is not None:
+                    val = float(metrics.loc[name, key])
+                    pq = per_query.get(name)
+                    pq_col = _PER_QUERY_COLUMN.get(key)
+                    unit = _unit_ci(key, name, artifacts_dir, n_boot, seed)
+                    if pq is not None and pq_col in pq.columns:
+                        _, lo, hi = bootstrap_ci(pq[pq_col].to_numpy(float), n_boot=n_boot, seed=seed)
+                        unit = (lo, hi)
+                    if unit is None:  # a CI stored beside the value: <key>_ci_low / _ci_high (extra file)
+                        unit = _stored_ci(metrics, name, key)
+                    if unit is not None:
+                        lo, hi = unit
+                        ci = f" [{lo * scale:.2f}, {hi * scale:.2f}]" if table.percent else f" [{lo:.4f}, {hi:.4f}]"
+            if val is None:
+                out[f"{col} (ours)"] = "—"
+            else:
+                out[f"{col} (ours)"] = (f"{val * scale:.2f}" if table.percent else f"{val:.4f}") + ci
+        out["our row"] = name or (r.note or (f"{r.ours}: not in this run" if r.ours else "—"))
+        rows.append(out)
+    return pd.DataFrame(rows).set_index("row")
+
+
+def plot_histories(names: Sequence[str], models_dir: Path, title: str = "training loss") -> plt.Figure | None:
+    """Training-loss curves of several methods (from their ``history.json``), one line each."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.5))
+    drawn = False
+    for m in names:
+        path = models_dir / m / "history.json"
+        if path.is_file():
+            h = pd.DataFrame(json.loads(path.read_text()))
+            ax.plot(h["epoch"], h["loss"], marker=".", label=m)
+            drawn = True
+    if not drawn:
+        plt.close(fig)
+        return None
+    ax.set(xlabel="epoch", ylabel="loss", title=title)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
