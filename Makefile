@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade --quiet pip
 	$(BIN)/python -m pip install --quiet -e '.[$(EXTRA),dev]'
-	$(BIN)/python -m fashionbench.setup_offline
+	$(BIN)/python -m fashionbench.core.offline
 	touch $@
 
 install: $(STAMP)  ## create .venv and install fashionbench with its extras (EXTRA=cpu|gpu)

@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from fashionbench import boxes
+from fashionbench.detection import boxes
 
 
 def synthetic(n_images: int, dets: int, seed: int = 0):

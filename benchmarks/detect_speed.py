@@ -28,8 +28,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from fashionbench import detect
-from fashionbench.atomic import write_json
+from fashionbench.detection import yolo as detect
+from fashionbench.core.atomic import write_json
 
 
 def make_images(folder: Path, n: int, width: int, height: int, seed: int = 0) -> list[str]:

@@ -15,9 +15,9 @@ import time
 
 import numpy as np
 
-from fashionbench.artifacts import Ranking
-from fashionbench.metrics import evaluate, evaluate_ranking
-from fashionbench.search import search
+from fashionbench.core.artifacts import Ranking
+from fashionbench.retrieval.metrics import evaluate, evaluate_ranking
+from fashionbench.retrieval.search import search
 
 
 def _peak_rss_mb() -> float:

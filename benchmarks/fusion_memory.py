@@ -16,7 +16,7 @@ import tracemalloc
 
 import numpy as np
 
-from fashionbench.fusion import fuse_search
+from fashionbench.retrieval.fusion import fuse_search
 
 
 def _peak_rss_mb() -> float:

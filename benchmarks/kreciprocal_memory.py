@@ -32,8 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from fashionbench.atomic import write_json  # noqa: E402
-from fashionbench.rerank import k_reciprocal, k_reciprocal_dense  # noqa: E402
+from fashionbench.core.atomic import write_json
+from fashionbench.retrieval.rerank import k_reciprocal, k_reciprocal_dense
 
 DIM = 256
 QUERY_SHARE = 0.1

@@ -78,7 +78,7 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, help="generate into this folder and keep it")
     args = ap.parse_args()
 
-    from fashionbench.datasets import inshop, load_manifest
+    from fashionbench.data.datasets import inshop, load_manifest
 
     base = args.keep or Path(tempfile.mkdtemp(prefix="fb-manifest-bench-"))
     root = base / "In-shop Clothes Retrieval Benchmark"

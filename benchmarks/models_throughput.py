@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from fashionbench.models import build_loss, build_model
-from fashionbench.samplers import DomainAwareBatchSampler, IdentityBalancedBatchSampler
+from fashionbench.data.samplers import DomainAwareBatchSampler, IdentityBalancedBatchSampler
 
 CASES = [
     ({"arch": "global", "backbone": "resnet18"}, {"loss": "ce"}),

@@ -124,7 +124,7 @@ class _Clock:
 
 def child(method: str, n: int, n_q: int, d: int, truth: Path, styles: int = N_STYLES) -> dict:
     """One measurement (run in a fresh process)."""
-    from fashionbench.search import ApproximateIndex, exact_search_blocked, index_recall, index_spec, search
+    from fashionbench.retrieval.search import ApproximateIndex, exact_search_blocked, index_recall, index_spec, search
 
     g = SyntheticGallery(n, d, styles=styles)
     q = g.queries(n_q)
@@ -161,7 +161,7 @@ def child(method: str, n: int, n_q: int, d: int, truth: Path, styles: int = N_ST
             rec["by_nprobe"][nprobe] = {"search_s": round(c.wall, 3), "search_cpu_s": round(c.cpu, 3),
                                         "recall@10": round(index_recall(idx, exact, [10])[10], 4)}
         if method == "ivf_pq":  # 40 PQ candidates re-scored with exact inner products read from the gallery
-            from fashionbench.search import _search_built
+            from fashionbench.retrieval.search import _search_built
             built.cpu.nprobe = min(16, built.cpu.nlist)
             rescored = ApproximateIndex(index_spec({"type": "ivf_pq", "m": 32, "rescore": True, "k_factor": 4}),
                                         built.cpu, built.n, built.d)

@@ -25,9 +25,9 @@ import tracemalloc
 
 import numpy as np
 
-from fashionbench.artifacts import Embeddings
-from fashionbench.rerank import top1_rerank_from_neighbours
-from fashionbench.routing import route_fusion, route_top1_neighbours
+from fashionbench.core.artifacts import Embeddings
+from fashionbench.retrieval.rerank import top1_rerank_from_neighbours
+from fashionbench.retrieval.routing import route_fusion, route_top1_neighbours
 
 CATS = ("clothes", "shoes", "bags")
 SHARES = (0.5, 0.3, 0.2)

@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fashionbench import config
-from fashionbench.imaging import IMAGENET_MEAN, IMAGENET_STD
+from fashionbench.core import config
+from fashionbench.data.imaging import IMAGENET_MEAN, IMAGENET_STD
 
 
 class SyntheticTrainSet:
@@ -68,7 +68,7 @@ def main() -> None:
     cfg.update(img_size=a.img_size, epochs=1, device=a.device, distributed={"nproc": 1, "nnodes": 1})
     n = min(a.images, a.max_images) if a.max_images else a.images
     ds = SyntheticTrainSet(n, a.items, a.img_size)
-    from fashionbench.training import train
+    from fashionbench.engine.training import train
 
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()

@@ -7,10 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from fashionbench.artifacts import (Embeddings, Ranking, fingerprint, load_embeddings, load_metrics,
-                                    load_ranking, save_embeddings, save_metrics, save_ranking)
-from fashionbench.atomic import atomic_path
-from fashionbench.errors import ContractError
+from fashionbench.core.artifacts import Embeddings, Ranking, fingerprint, load_embeddings, load_metrics, load_ranking, save_embeddings, save_metrics, save_ranking
+from fashionbench.core.atomic import atomic_path
+from fashionbench.core.errors import ContractError
 
 
 def _emb(q=3, g=4, d=5) -> Embeddings:

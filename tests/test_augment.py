@@ -5,8 +5,8 @@ import pytest
 import torch
 from scipy import stats
 
-from fashionbench.augment import apply_boxes, expand_boxes, expand_image, expansion_boxes
-from fashionbench.errors import ConfigError, ContractError
+from fashionbench.data.augment import apply_boxes, expand_boxes, expand_image, expansion_boxes
+from fashionbench.core.errors import ConfigError, ContractError
 
 
 def test_shapes_and_default_count():

@@ -14,8 +14,8 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 from torchvision.ops import box_iou
 
-from fashionbench import boxes
-from fashionbench.errors import ConfigError, ContractError
+from fashionbench.detection import boxes
+from fashionbench.core.errors import ConfigError, ContractError
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -16,11 +16,17 @@ import yaml
 matplotlib.use("Agg")
 
 from conftest import ROOT
-from fashionbench import chen_report, claims, config, stages
-from fashionbench.artifacts import load_embeddings
-from fashionbench.errors import ConfigError
+from fashionbench.papers.chen import report as chen_report
+from fashionbench.core import config
+import fashionbench.papers.claims
+import fashionbench.core.paths
+import fashionbench.pipeline.embed
+import fashionbench.pipeline.evaluate
+import fashionbench.pipeline.train
+from fashionbench.core.artifacts import load_embeddings
+from fashionbench.core.errors import ConfigError
 from fashionbench.models.mgpa import parts_count, resolve_partitions
-from fashionbench.training import _batches
+from fashionbench.engine.training import _batches
 
 
 def test_feature_map_sizes():
@@ -82,17 +88,17 @@ def test_chen_claims_compare_the_right_rows():
     base = rng.uniform(0, 0.5, n)
     per_query = _pq({"chen-horizontal": base, "chen-vertical": base + 0.01, "chen-annular": base + 0.1,
                      "chen-all": base + 0.3})
-    res = {r.id: r for r in claims.evaluate_claims(per_query, papers=["chen"], n_boot=200)}
-    assert res["chen-1"].verdict == claims.HOLDS
+    res = {r.id: r for r in fashionbench.papers.claims.evaluate_claims(per_query, papers=["chen"], n_boot=200)}
+    assert res["chen-1"].verdict == fashionbench.papers.claims.HOLDS
     assert [(d["a"], d["b"]) for d in res["chen-1"].details] == [("chen-annular", "chen-horizontal"),
                                                                  ("chen-annular", "chen-vertical")]
-    assert res["chen-2"].verdict == claims.HOLDS
+    assert res["chen-2"].verdict == fashionbench.papers.claims.HOLDS
     assert {d["b"] for d in res["chen-2"].details} == {"chen-annular", "chen-horizontal", "chen-vertical"}
     assert all(d["a"] == "chen-all" for d in res["chen-2"].details)
     # chen-all below annular: chen-2 does not hold (it used to be compared with itself via a glob)
     per_query["chen-all"]["AP"] = base + 0.05
-    res = {r.id: r for r in claims.evaluate_claims(per_query, papers=["chen"], n_boot=200)}
-    assert res["chen-2"].verdict == claims.NOT_HOLD
+    res = {r.id: r for r in fashionbench.papers.claims.evaluate_claims(per_query, papers=["chen"], n_boot=200)}
+    assert res["chen-2"].verdict == fashionbench.papers.claims.NOT_HOLD
 
 
 ROW = {"group": "chen", "notebook": "notebooks/train.ipynb",
@@ -110,10 +116,10 @@ def test_chen_row_end_to_end(tiny_dataset, tmp_path, monkeypatch):
               "methods": {"chen-annular": ROW}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     monkeypatch.setenv("FASHIONBENCH_ROOT", str(tmp_path))
-    history = stages.train(params, "chen-annular", progress=False)
+    history = fashionbench.pipeline.train.train(params, "chen-annular", progress=False)
     assert len(history) == 1 and np.isfinite(history[0]["loss"])
-    stages.embed(params, "chen-annular", progress=False)
-    emb = load_embeddings(stages.embeddings_path("chen-annular", params=params))
+    fashionbench.pipeline.embed.embed(params, "chen-annular", progress=False)
+    emb = load_embeddings(fashionbench.core.paths.embeddings_path("chen-annular", params=params))
     assert emb.query.shape[1] == 5 * 8  # annular-2 + annular-3 parts x reduce_dim
-    metrics = stages.evaluate(params, "chen-annular")
+    metrics = fashionbench.pipeline.evaluate.evaluate(params, "chen-annular")
     assert metrics["n_queries"] > 0

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from fashionbench.claims import CLAIMS, ClaimSpec, Comparison, claims_table, evaluate_claims
+from fashionbench.papers.claims import CLAIMS, claims_table, evaluate_claims
+from fashionbench.papers.base import ClaimSpec, Comparison
 
 
 def _pq(values) -> pd.DataFrame:

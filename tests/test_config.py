@@ -8,9 +8,9 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from fashionbench import config
+from fashionbench.core import config
 from fashionbench.cli import set_profile
-from fashionbench.errors import ConfigError
+from fashionbench.core.errors import ConfigError
 
 
 def _params() -> dict:

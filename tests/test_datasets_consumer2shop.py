@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from fashionbench.datasets import load_manifest
-from fashionbench.datasets.consumer2shop import PAGE, load
-from fashionbench.errors import ConfigError, ContractError
+from fashionbench.data.datasets import load_manifest
+from fashionbench.data.datasets.consumer2shop import PAGE, load
+from fashionbench.core.errors import ConfigError, ContractError
 
 _spec = importlib.util.spec_from_file_location(
     "fb_dataset_fixtures", Path(__file__).parent / "fixtures" / "datasets" / "make_images.py")

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from fashionbench.datasets import load_manifest
-from fashionbench.datasets.deepfashion2 import PAGE, load
-from fashionbench.errors import ConfigError, ContractError
-from fashionbench.protocols.deepfashion2 import read_gallery_gt, read_query_gt
+from fashionbench.data.datasets import load_manifest
+from fashionbench.data.datasets.deepfashion2 import PAGE, load
+from fashionbench.core.errors import ConfigError, ContractError
+from fashionbench.retrieval.protocols.deepfashion2 import read_gallery_gt, read_query_gt
 
 _spec = importlib.util.spec_from_file_location(
     "fb_dataset_fixtures", Path(__file__).parent / "fixtures" / "datasets" / "make_images.py")

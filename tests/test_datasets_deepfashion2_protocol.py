@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from pycocotools import mask as maskUtils
 
-from fashionbench.errors import ConfigError, ContractError
-from fashionbench.protocols import deepfashion2 as df2
+from fashionbench.core.errors import ConfigError, ContractError
+from fashionbench.retrieval.protocols import deepfashion2 as df2
 
 FIX = Path(__file__).parent / "fixtures" / "datasets" / "deepfashion2_protocol"
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from fashionbench.datasets import load_manifest
-from fashionbench.datasets.generic import load
-from fashionbench.errors import ConfigError, ContractError
+from fashionbench.data.datasets import load_manifest
+from fashionbench.data.datasets.generic import load
+from fashionbench.core.errors import ConfigError, ContractError
 
 CSV = """uid,path,item_id,category,domain,split,x1,y1,x2,y2,width,height,subcategory
 jd:q1,query/q1.jpg,jd:0001,clothes,consumer,query,1,2,30,40,64,48,dress

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fashionbench.datasets import load_manifest
-from fashionbench.datasets.inshop import PAGE, load
-from fashionbench.errors import ConfigError, ContractError
+from fashionbench.data.datasets import load_manifest
+from fashionbench.data.datasets.inshop import PAGE, load
+from fashionbench.core.errors import ConfigError, ContractError
 
 _spec = importlib.util.spec_from_file_location(
     "fb_dataset_fixtures", Path(__file__).parent / "fixtures" / "datasets" / "make_images.py")
@@ -68,7 +68,7 @@ def test_rows_checked_by_hand(root):
 
 
 def test_protocol_counts_and_a_top_k_hit_by_hand(root):
-    from fashionbench.metrics import evaluate
+    from fashionbench.retrieval.metrics import evaluate
 
     df = load_manifest("inshop", root)  # validated by the registry
     q, g = df[df["split"] == "query"], df[df["split"] == "gallery"]

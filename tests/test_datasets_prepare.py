@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from fashionbench import stages
-from fashionbench.datasets import check_options, load_manifest, reader_options
-from fashionbench.datasets import inshop as inshop_reader
-from fashionbench.errors import ConfigError, ContractError
+import fashionbench.data.prepared
+import fashionbench.pipeline.prepare
+from fashionbench.data.datasets import check_options, load_manifest, reader_options
+from fashionbench.data.datasets import inshop as inshop_reader
+from fashionbench.core.errors import ConfigError, ContractError
 
 _spec = importlib.util.spec_from_file_location(
     "fb_dataset_fixtures_prepare", Path(__file__).parent / "fixtures" / "datasets" / "make_images.py")
@@ -71,50 +72,50 @@ def test_reader_options_and_unknown_option():
 
 
 def test_options_reach_the_reader(project):
-    card = stages.prepare(_params("street2shop", "datasets/street2shop", {"categories": ["footwear"]}), progress=False)
-    manifest, _ = stages.load_dataset()
+    card = fashionbench.pipeline.prepare.prepare(_params("street2shop", "datasets/street2shop", {"categories": ["footwear"]}), progress=False)
+    manifest, _ = fashionbench.data.prepared.load_dataset()
     assert set(manifest["subcategory"]) == {"footwear"} and card["config"]["options"] == {"categories": ["footwear"]}
-    stages.prepare(_params("deepfashion2", "datasets/deepfashion2", {"splits": ["validation"], "read_sizes": True}),
+    fashionbench.pipeline.prepare.prepare(_params("deepfashion2", "datasets/deepfashion2", {"splits": ["validation"], "read_sizes": True}),
                    progress=False)
-    manifest, _ = stages.load_dataset()
+    manifest, _ = fashionbench.data.prepared.load_dataset()
     assert "train" not in set(manifest["split"]) and manifest["width"].notna().all()
     assert json.loads((project / "data/prepared/dataset.json").read_text())["config"]["options"]["splits"] == [
         "validation"]
     with pytest.raises(ConfigError, match=r"dataset\.options\.bogus"):
-        stages.prepare(_params("inshop", INSHOP.replace("inshop", "datasets/inshop", 1), {"bogus": 1}), progress=False)
+        fashionbench.pipeline.prepare.prepare(_params("inshop", INSHOP.replace("inshop", "datasets/inshop", 1), {"bogus": 1}), progress=False)
     with pytest.raises(ConfigError, match=r"dataset\.options: fmnist-c2s takes no reader options"):
-        stages.prepare(_params("fmnist-c2s", "datasets", {"splits": ["x"]}), progress=False)
+        fashionbench.pipeline.prepare.prepare(_params("fmnist-c2s", "datasets", {"splits": ["x"]}), progress=False)
 
 
 def test_card_root_relative_inside_the_project_absolute_outside(project, tmp_path_factory):
-    card = stages.prepare(_params("inshop", f"datasets/{INSHOP}"), progress=False)
+    card = fashionbench.pipeline.prepare.prepare(_params("inshop", f"datasets/{INSHOP}"), progress=False)
     assert card["images_root"] == f"../../datasets/{INSHOP}"
-    manifest, images_root = stages.load_dataset()
+    manifest, images_root = fashionbench.data.prepared.load_dataset()
     assert images_root == (project / "datasets" / INSHOP).resolve() and (images_root / manifest["path"][0]).is_file()
     assert card["protocol"]["dataset"] == "inshop" and card["counts"]["query_images"] == 2
     outside = fixtures.materialise("inshop", tmp_path_factory.mktemp("elsewhere")) / INSHOP.split("/", 1)[1]
-    card = stages.prepare(_params("inshop", str(outside)), progress=False)
+    card = fashionbench.pipeline.prepare.prepare(_params("inshop", str(outside)), progress=False)
     assert card["images_root"] == str(outside)
 
 
 def test_generic_manifest_protocol_override_is_recorded(project):
-    card = stages.prepare(_params("manifest", "datasets/manifest", protocol={"gallery_scope": "category"}),
+    card = fashionbench.pipeline.prepare.prepare(_params("manifest", "datasets/manifest", protocol={"gallery_scope": "category"}),
                           progress=False)
     assert card["protocol"]["gallery_scope"] == "category" and card["protocol"]["category_column"] == "category"
     with pytest.raises(ConfigError, match=r"dataset\.protocol\.gallery_scope: .* has no column 'brand'"):
-        stages.prepare(_params("manifest", "datasets/manifest", protocol={"gallery_scope": "brand"}), progress=False)
+        fashionbench.pipeline.prepare.prepare(_params("manifest", "datasets/manifest", protocol={"gallery_scope": "brand"}), progress=False)
 
 
 def test_missing_root_surfaces_the_readers_error_unchanged(project):
     with pytest.raises(ConfigError) as reader_error:
         inshop_reader.load(project / "datasets" / "nowhere")
     with pytest.raises(ConfigError) as stage_error:
-        stages.prepare(_params("inshop", "datasets/nowhere"), progress=False)
+        fashionbench.pipeline.prepare.prepare(_params("inshop", "datasets/nowhere"), progress=False)
     assert str(stage_error.value) == str(reader_error.value)
     msg = str(stage_error.value)
     assert "Eval/list_eval_partition.txt" in msg and "Anno/list_bbox_inshop.txt" in msg and inshop_reader.PAGE in msg
     with pytest.raises(ConfigError, match=r"dataset\.root: dataset 'inshop' needs the folder"):
-        stages.prepare(_params("inshop", None), progress=False)
+        fashionbench.pipeline.prepare.prepare(_params("inshop", None), progress=False)
     assert not (project / "data" / "prepared").exists()
 
 
@@ -161,7 +162,7 @@ def test_bad_input_through_prepare_names_file_and_line_and_writes_nothing(projec
     prepared = project / "data" / "prepared"
     before: dict[str, str] = {}
     if with_previous:
-        stages.prepare(params, progress=False)
+        fashionbench.pipeline.prepare.prepare(params, progress=False)
         before = _tree(prepared)
         assert before
     root = project / "datasets" / rel
@@ -170,7 +171,7 @@ def test_bad_input_through_prepare_names_file_and_line_and_writes_nothing(projec
     else:
         _edit(root / file, old, new, *count)
     with pytest.raises(ContractError, match=message):
-        stages.prepare(params, progress=False)
+        fashionbench.pipeline.prepare.prepare(params, progress=False)
     if with_previous:
         assert _tree(prepared) == before, "the previous prepared dataset is untouched"
     else:
@@ -180,12 +181,12 @@ def test_bad_input_through_prepare_names_file_and_line_and_writes_nothing(projec
 
 
 def test_documented_skip_cases_are_counted_in_the_card(project):
-    card = stages.prepare(_params("street2shop", "datasets/street2shop"), progress=False)
+    card = fashionbench.pipeline.prepare.prepare(_params("street2shop", "datasets/street2shop"), progress=False)
     assert card["counts"]["skipped: street photos missing (test)"] == 1
     assert card["counts"]["skipped: queries without a gallery match (dropped)"] == 1
     # check_files: false (dry runs) skips the stat of every image, in the reader and in the stage
     (project / "datasets" / INSHOP / "Img/img/MEN/Denim/id_00000080/01_2_side.jpg").unlink()
-    card = stages.prepare(_params("inshop", f"datasets/{INSHOP}", {"check_files": False}), progress=False)
+    card = fashionbench.pipeline.prepare.prepare(_params("inshop", f"datasets/{INSHOP}", {"check_files": False}), progress=False)
     assert card["counts"]["images"] == 8
 
 
@@ -196,9 +197,9 @@ def test_load_manifest_keeps_the_load_report(project):
 
 def test_optional_numeric_columns_with_gaps_read_back_as_nan(project):
     # Street2Shop street photos have no width/height: the prepared manifest must give NaN, not ""
-    stages.prepare(_params("street2shop", "datasets/street2shop", {"gallery_exclude_train_products": True}),
+    fashionbench.pipeline.prepare.prepare(_params("street2shop", "datasets/street2shop", {"gallery_exclude_train_products": True}),
                    progress=False)
-    manifest, _ = stages.load_dataset()
+    manifest, _ = fashionbench.data.prepared.load_dataset()
     assert manifest["width"].dtype.kind == "f" and manifest["height"].dtype.kind == "f"
     street = manifest["domain"] == "consumer"
     assert manifest.loc[street, "width"].isna().all() and manifest.loc[~street, "width"].notna().all()
@@ -206,7 +207,7 @@ def test_optional_numeric_columns_with_gaps_read_back_as_nan(project):
 
 def test_fmnist_c2s_root_is_a_stamp_folder_that_may_hold_the_source(project):
     from conftest import ROOT, TINY_BUILD
-    from fashionbench.datasets.fmnist_source import CONTENT_SHA256, candidate_dirs
+    from fashionbench.data.datasets.fmnist_source import CONTENT_SHA256, candidate_dirs
 
     source = next((d for d in candidate_dirs(None, ROOT) if all((d / f).is_file() for f in CONTENT_SHA256)), None)
     if source is None:
@@ -217,11 +218,11 @@ def test_fmnist_c2s_root_is_a_stamp_folder_that_may_hold_the_source(project):
     params["profiles"]["tiny"]["dataset"] = {k: v for k, v in TINY_BUILD.items() if k != "seed"}
     if not any(all((d / f).is_file() for f in CONTENT_SHA256) for d in candidate_dirs(None, project)):
         with pytest.raises(ConfigError, match=r"Or put the four files in .*datasets/fmnist-c2s \(dataset\.root\)"):
-            stages.prepare(params, progress=False)  # the temp project has no ../shared copy
+            fashionbench.pipeline.prepare.prepare(params, progress=False)  # the temp project has no ../shared copy
     for f in CONTENT_SHA256:
         (stamp / f).write_bytes((source / f).read_bytes())
-    card = stages.prepare(params, progress=False)
+    card = fashionbench.pipeline.prepare.prepare(params, progress=False)
     assert card["source"]["folder"] == str(stamp) and "protocol" not in card  # no override: the card is as before
     params["dataset"]["protocol"] = {"category_column": "subcategory"}
-    stages.prepare(params, progress=False)
+    fashionbench.pipeline.prepare.prepare(params, progress=False)
     assert json.loads((project / "data/prepared/dataset.json").read_text())["protocol"]["category_column"] == "subcategory"

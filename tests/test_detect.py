@@ -21,8 +21,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from fashionbench import detect
-from fashionbench.errors import ConfigError, ContractError
+from fashionbench.detection import yolo as detect
+from fashionbench.core.errors import ConfigError, ContractError
 
 SIZE = 64
 N_IMAGES = 12

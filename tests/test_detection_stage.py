@@ -24,8 +24,15 @@ import pytest
 from ensemble_boxes import weighted_boxes_fusion as eb_wbf
 
 from conftest import ROOT
-from fashionbench import boxes, claims, config, detection_stage as ds
-from fashionbench.errors import ConfigError, ContractError
+from fashionbench.detection import boxes
+from fashionbench.core import config
+import fashionbench.papers.claims
+import fashionbench.data.prepared
+import fashionbench.detection.predictions
+import fashionbench.detection.settings
+import fashionbench.pipeline.detect
+import fashionbench.reporting.detection
+from fashionbench.core.errors import ConfigError, ContractError
 from test_boxes import coco_ap, random_detection_case
 from test_detect import GUARD, _unshare_prefix
 
@@ -51,13 +58,13 @@ def params_for(**over) -> dict:
 
 def test_settings_resolve_profiles_and_defaults():
     p = params_for()
-    a, b = ds.detector_settings(p, "a"), ds.detector_settings(p, "b")
+    a, b = fashionbench.detection.settings.detector_settings(p, "a"), fashionbench.detection.settings.detector_settings(p, "b")
     assert (a["epochs"], a["max_train_images"], a["seed"], a["class_mode"], a["batch"]) == (1, 10, 0, "product", 32)
     assert (b["epochs"], b["class_mode"], b["max_train_images"]) == (3, "category", None)
-    s = ds.detect_settings(p)
+    s = fashionbench.detection.settings.detect_settings(p)
     assert s["n_boot"] == 50 and s["crop_conf"] == 0.25 and s["wbf"]["iou_thr"] == 0.55
-    assert ds.detect_settings({**p, "profile": "default"})["n_boot"] == 1000
-    assert ds.detector_names(p) == ["a", "b"]
+    assert fashionbench.detection.settings.detect_settings({**p, "profile": "default"})["n_boot"] == 1000
+    assert fashionbench.detection.settings.detector_names(p) == ["a", "b"]
 
 
 @pytest.mark.parametrize("row, match", [
@@ -70,25 +77,25 @@ def test_settings_resolve_profiles_and_defaults():
 ])
 def test_bad_detector_rows_are_config_errors(row, match):
     with pytest.raises(ConfigError, match=match):
-        ds.detector_settings(params_for(detectors={"x": row}), "x")
+        fashionbench.detection.settings.detector_settings(params_for(detectors={"x": row}), "x")
 
 
 def test_bad_stage_settings_are_config_errors():
     with pytest.raises(ConfigError, match=r"detect\.crop_conf"):
-        ds.detect_settings(params_for(detect={"crop_conf": 2}))
+        fashionbench.detection.settings.detect_settings(params_for(detect={"crop_conf": 2}))
     with pytest.raises(ConfigError, match=r"detect\.wbf: unknown key"):
-        ds.detect_settings(params_for(detect={"wbf": {"iou": 0.5}}))
+        fashionbench.detection.settings.detect_settings(params_for(detect={"wbf": {"iou": 0.5}}))
     with pytest.raises(ConfigError, match="detectors: params.yaml needs"):
-        ds.detector_names(params_for(detectors={}))
+        fashionbench.detection.settings.detector_names(params_for(detectors={}))
     with pytest.raises(ConfigError, match=r"detect\.primary"):
-        ds.check_detectors(params_for(detect={"primary": "zzz"}))
+        fashionbench.detection.settings.check_detectors(params_for(detect={"primary": "zzz"}))
 
 
 def test_unknown_architecture_names_the_row():
     p = params_for(detectors={"good": {"arch": "yolov8n.yaml", "imgsz": 64, "epochs": 1},
                               "bad": {"arch": "yolov99n.yaml", "imgsz": 64, "epochs": 1}})
     with pytest.raises(ConfigError, match=r"detectors\.bad\.arch: .*yolov99n\.yaml.*yolov8n\.yaml"):
-        ds.check_detectors(p)
+        fashionbench.detection.settings.check_detectors(p)
 
 
 def test_crop_eval_rows_are_evaluated_names():
@@ -100,9 +107,9 @@ def test_crop_eval_rows_are_evaluated_names():
     assert config.crop_settings(p2, "baseline-crop-detected") == ("detected", "given")
     assert config.crop_settings(p2, "baseline") == ("given", "given")
     with pytest.raises(ConfigError, match="crop_eval.crops"):
-        ds.crop_eval_settings(params_for(crop_eval={"model": "baseline", "crops": ["union", "bogus"]}))
+        fashionbench.detection.settings.crop_eval_settings(params_for(crop_eval={"model": "baseline", "crops": ["union", "bogus"]}))
     with pytest.raises(ConfigError, match="crop_eval.model"):
-        ds.crop_eval_settings(params_for(crop_eval={"model": "nope", "crops": ["union"]}))
+        fashionbench.detection.settings.crop_eval_settings(params_for(crop_eval={"model": "nope", "crops": ["union"]}))
 
 
 # ----------------------------------------------------------------------------- data helpers
@@ -125,14 +132,14 @@ def pred_frame(rows) -> pd.DataFrame:
 def test_select_train_rows_caps_images_deterministically():
     df = pd.DataFrame({"uid": [f"u{i}" for i in range(12)], "path": [f"p{i // 2}.png" for i in range(12)],
                        "split": ["train"] * 10 + ["query"] * 2})
-    sub = ds.select_train_rows(df, 3, seed=1)
+    sub = fashionbench.detection.predictions.select_detector_rows(df, 3, seed=1)
     assert sub["path"].nunique() == 3 and len(sub) == 6  # both rows of each chosen image
     # the sample depends on the set of train paths and the seed, not on the row order
-    shuffled = ds.select_train_rows(df.sample(frac=1, random_state=0), 3, seed=1)
+    shuffled = fashionbench.detection.predictions.select_detector_rows(df.sample(frac=1, random_state=0), 3, seed=1)
     assert set(shuffled["uid"]) == set(sub["uid"])
-    assert len(ds.select_train_rows(df, None, seed=1)) == 10
+    assert len(fashionbench.detection.predictions.select_detector_rows(df, None, seed=1)) == 10
     with pytest.raises(ContractError, match="no 'train' rows"):
-        ds.select_train_rows(df[df["split"] == "query"], 3, seed=0)
+        fashionbench.detection.predictions.select_detector_rows(df[df["split"] == "query"], 3, seed=0)
 
 
 def test_image_sizes_from_manifest_or_file(tmp_path):
@@ -140,31 +147,31 @@ def test_image_sizes_from_manifest_or_file(tmp_path):
 
     Image.new("RGB", (33, 21)).save(tmp_path / "x.png")
     df = pd.DataFrame({"path": ["x.png"]})
-    assert ds.image_sizes(df, tmp_path) == {"x.png": (33, 21)}
-    assert ds.image_sizes(tiny_manifest(), tmp_path) == {"A.png": (100, 80), "B.png": (100, 80), "C.png": (100, 80)}
+    assert fashionbench.detection.predictions.image_sizes(df, tmp_path) == {"x.png": (33, 21)}
+    assert fashionbench.detection.predictions.image_sizes(tiny_manifest(), tmp_path) == {"A.png": (100, 80), "B.png": (100, 80), "C.png": (100, 80)}
     with pytest.raises(ContractError, match="cannot read image"):
-        ds.image_sizes(pd.DataFrame({"path": ["missing.png"]}), tmp_path)
+        fashionbench.detection.predictions.image_sizes(pd.DataFrame({"path": ["missing.png"]}), tmp_path)
 
 
 def test_tidy_predictions_rounds_clips_and_drops():
     sizes = {"A.png": (100, 80)}
     p = pred_frame([("A.png", -5.0, 10.00049, 50.0, 90.0, 0.12345678, 0),   # clipped to the image
                     ("A.png", 120.0, 10.0, 130.0, 20.0, 0.5, 0)])           # wholly outside: dropped
-    t = ds.tidy_predictions(p, sizes)
+    t = fashionbench.detection.predictions.tidy_predictions(p, sizes)
     assert len(t) == 1
     assert t.loc[0, XY].tolist() == [0.0, 10.0, 50.0, 80.0] and t.loc[0, "score"] == 0.123457
     with pytest.raises(ContractError, match="not in the manifest"):
-        ds.tidy_predictions(pred_frame([("Z.png", 0, 0, 1, 1, 0.5, 0)]), sizes)
-    assert ds.tidy_predictions(pred_frame([]), sizes).empty
+        fashionbench.detection.predictions.tidy_predictions(pred_frame([("Z.png", 0, 0, 1, 1, 0.5, 0)]), sizes)
+    assert fashionbench.detection.predictions.tidy_predictions(pred_frame([]), sizes).empty
 
 
 def test_crop_boxes_by_hand_with_fallbacks():
     m = tiny_manifest()
-    sizes = ds.image_sizes(m, ".")
+    sizes = fashionbench.detection.predictions.image_sizes(m, ".")
     primary = pred_frame([("A.png", 5, 8, 45, 60, 0.9, 0), ("A.png", 0, 0, 99, 79, 0.3, 0),  # best: 0.9
                           ("B.png", 25, 10, 45, 60, 0.1, 0)])                                # below crop_conf
     fused = pred_frame([("A.png", 6, 9, 46, 61, 0.8, 0), ("B.png", 21, 19, 41, 71, 0.6, 0)])
-    t, counts = ds.crop_boxes_table(m, sizes, primary, fused, crop_conf=0.25)
+    t, counts = fashionbench.detection.predictions.crop_boxes_table(m, sizes, primary, fused, crop_conf=0.25)
     t = t.set_index("uid")
     box = lambda uid, mode: t.loc[uid, [f"{mode}_{c}" for c in XY]].tolist()
     # image A found: detected = best box; union = eq. 1 with each row's own given box
@@ -187,35 +194,35 @@ def test_crop_boxes_by_hand_with_fallbacks():
 def test_fused_crop_uses_confident_boxes_of_every_detector():
     """The fused crop fuses boxes >= crop_conf only; a box only one detector is sure of still counts."""
     m = tiny_manifest()
-    sizes = ds.image_sizes(m, ".")
-    wbf = ds.DETECT_DEFAULTS["wbf"]
+    sizes = fashionbench.detection.predictions.image_sizes(m, ".")
+    wbf = fashionbench.detection.settings.DETECT_DEFAULTS["wbf"]
     d1 = pred_frame([("A.png", 10, 10, 50, 50, 0.9, 0), ("A.png", 12, 12, 52, 52, 0.05, 0),
                      ("B.png", 20, 20, 40, 70, 0.1, 0)])
     d2 = pred_frame([("A.png", 14, 10, 54, 50, 0.7, 0), ("B.png", 22, 18, 42, 68, 0.6, 0)])
-    fused = ds.fused_crop_predictions([d1, d2], ["A.png", "B.png", "C.png"], sizes, wbf, crop_conf=0.25)
+    fused = fashionbench.detection.predictions.fused_crop_predictions([d1, d2], ["A.png", "B.png", "C.png"], sizes, wbf, crop_conf=0.25)
     a = fused[fused["path"] == "A.png"].iloc[0]
     # A: 0.9 box of d1 and 0.7 box of d2 fuse (IoU 0.82); the 0.05 duplicate is left out:
     # score-weighted mean x1 = (0.9*10 + 0.7*14) / 1.6 = 11.75, mean score (0.9+0.7)/2 = 0.8
     assert a[XY].tolist() == pytest.approx([11.75, 10, 51.75, 50]) and a["score"] == pytest.approx(0.8)
     b = fused[fused["path"] == "B.png"].iloc[0]
     assert b[XY].tolist() == [22, 18, 42, 68] and b["score"] == pytest.approx(0.3)  # one of 2 detectors: 0.6/2
-    t, counts = ds.crop_boxes_table(m, sizes, d1, fused, 0.25, fused_conf=0.0)
+    t, counts = fashionbench.detection.predictions.crop_boxes_table(m, sizes, d1, fused, 0.25, fused_conf=0.0)
     assert t.set_index("uid").loc["b", "fused_found"] and counts["n_fallback_fused"] == 1  # only C
 
 
 def test_detector_that_returns_nothing_falls_back_everywhere():
     """Documented behaviour: no box at all -> detected = whole image, union = fused = given; AP50 = 0."""
     m = tiny_manifest()
-    sizes = ds.image_sizes(m, ".")
-    empty = ds.tidy_predictions(pred_frame([]), sizes)
-    fused = ds.fuse_predictions([empty, empty], m["path"].unique(), sizes, ds.DETECT_DEFAULTS["wbf"])
+    sizes = fashionbench.detection.predictions.image_sizes(m, ".")
+    empty = fashionbench.detection.predictions.tidy_predictions(pred_frame([]), sizes)
+    fused = fashionbench.detection.predictions.fuse_predictions([empty, empty], m["path"].unique(), sizes, fashionbench.detection.settings.DETECT_DEFAULTS["wbf"])
     assert fused.empty
-    t, counts = ds.crop_boxes_table(m, sizes, empty, fused, 0.25)
+    t, counts = fashionbench.detection.predictions.crop_boxes_table(m, sizes, empty, fused, 0.25)
     assert counts["n_fallback_detected"] == counts["n_fallback_union"] == counts["n_fallback_fused"] == 4
     assert (t[[f"union_{c}" for c in XY]].to_numpy() == m[XY].to_numpy()).all()
     assert (t[[f"detected_{c}" for c in XY]].to_numpy() == [[0, 0, 100, 80]] * 4).all()
     gt = m.loc[m["split"] != "train", ["path", *XY]]
-    metrics, _ = ds.ap50_summary(gt, {"a": empty, "b": empty}, [empty, fused], n_boot=20, seed=0)
+    metrics, _ = fashionbench.detection.predictions.ap50_summary(gt, {"a": empty, "b": empty}, [empty, fused], n_boot=20, seed=0)
     assert metrics["ap50_a"] == metrics["ap50_wbf_1"] == metrics["ap50_wbf_2"] == 0.0
     assert metrics["ap50_wbf_2_gain"] == 0.0
 
@@ -228,11 +235,11 @@ def test_fuse_predictions_matches_ensemble_boxes_directly():
     def rand(n, path):
         xy = rng.uniform(0, 50, (n, 2))
         return pred_frame([(path, *xy[i], *(xy[i] + rng.uniform(10, 30, 2)), rng.uniform(0.01, 1), 0) for i in range(n)])
-    d1 = ds.tidy_predictions(pd.concat([rand(4, "A.png"), rand(3, "B.png")]), sizes)
-    d2 = ds.tidy_predictions(rand(5, "A.png"), sizes)  # detector 2 finds nothing on B
+    d1 = fashionbench.detection.predictions.tidy_predictions(pd.concat([rand(4, "A.png"), rand(3, "B.png")]), sizes)
+    d2 = fashionbench.detection.predictions.tidy_predictions(rand(5, "A.png"), sizes)  # detector 2 finds nothing on B
     wbf = {"iou_thr": 0.55, "skip_box_thr": 0.0, "conf_type": "avg"}
-    assert ds.fuse_predictions([d1], ["A.png", "B.png"], sizes, wbf).equals(d1)  # WBF_1 = the detector alone
-    fused = ds.fuse_predictions([d1, d2], ["A.png", "B.png"], sizes, wbf)
+    assert fashionbench.detection.predictions.fuse_predictions([d1], ["A.png", "B.png"], sizes, wbf).equals(d1)  # WBF_1 = the detector alone
+    fused = fashionbench.detection.predictions.fuse_predictions([d1, d2], ["A.png", "B.png"], sizes, wbf)
     scale = np.array([100, 80, 100, 80])
     for path in ("A.png", "B.png"):
         bl = [d[d["path"] == path][XY].to_numpy() / scale for d in (d1, d2)]
@@ -257,7 +264,7 @@ def test_ap50_table_wbf1_equals_single_detector_and_pycocotools():
     case = random_detection_case(2, n_images=20)
     pred, gt = _frames(*case)
     pred2 = pred.assign(score=np.random.default_rng(1).uniform(size=len(pred)))
-    metrics, table = ds.ap50_summary(gt, {"first": pred, "second": pred2}, [pred, pred2], n_boot=30, seed=0)
+    metrics, table = fashionbench.detection.predictions.ap50_summary(gt, {"first": pred, "second": pred2}, [pred, pred2], n_boot=30, seed=0)
     assert metrics["ap50_wbf_1"] == metrics["ap50_first"]
     # images without GT are outside the evaluated universe: drop them from the reference too
     keep = np.isin(case[0], case[3])
@@ -333,8 +340,8 @@ def _det(gains: dict[int, tuple[float, float, float]], base: float = 0.8) -> dic
     (None, "untested"),                                                          # no detect stage
 ])
 def test_ji1_verdict_rule(detection, verdict):
-    spec = [c for c in claims.CLAIMS if c.id == "ji-1"]
-    r = claims.evaluate_claims({}, spec, detection=detection)[0]
+    spec = [c for c in fashionbench.papers.claims.CLAIMS if c.id == "ji-1"]
+    r = fashionbench.papers.claims.evaluate_claims({}, spec, detection=detection)[0]
     assert r.verdict == verdict
     if verdict != "untested":
         d = r.details[0]
@@ -347,19 +354,19 @@ def test_ji1_verdict_rule(detection, verdict):
 
 def test_merge_detected_boxes(tmp_path):
     m = tiny_manifest()
-    t, _ = ds.crop_boxes_table(m, ds.image_sizes(m, "."), pred_frame([("A.png", 5, 8, 45, 60, 0.9, 0)]),
+    t, _ = fashionbench.detection.predictions.crop_boxes_table(m, fashionbench.detection.predictions.image_sizes(m, "."), pred_frame([("A.png", 5, 8, 45, 60, 0.9, 0)]),
                                pred_frame([]), 0.25)
     t.to_csv(tmp_path / "boxes.csv", index=False)
-    merged = ds.merge_detected_boxes(m, tmp_path / "boxes.csv")
+    merged = fashionbench.data.prepared.merge_detected_boxes(m, tmp_path / "boxes.csv")
     assert list(merged["uid"]) == list(m["uid"]) and merged.loc[0, "union_x2"] == 50
-    from fashionbench.imaging import crop_boxes
+    from fashionbench.data.imaging import crop_boxes
     assert crop_boxes(merged, "union").shape == (4, 4)
     t.iloc[1:].to_csv(tmp_path / "short.csv", index=False)
     with pytest.raises(ContractError, match=r"short\.csv: 1 manifest uid\(s\) have no detect boxes \(first 'a1'\)"):
-        ds.merge_detected_boxes(m, tmp_path / "short.csv")
+        fashionbench.data.prepared.merge_detected_boxes(m, tmp_path / "short.csv")
     t.assign(fused_x2=t["fused_x1"]).to_csv(tmp_path / "bad.csv", index=False)
     with pytest.raises(ContractError, match=r"bad\.csv: 4 row\(s\) with a missing or degenerate box"):
-        ds.merge_detected_boxes(m, tmp_path / "bad.csv")
+        fashionbench.data.prepared.merge_detected_boxes(m, tmp_path / "bad.csv")
 
 
 # ----------------------------------------------------------------------------- the whole stage, offline
@@ -368,10 +375,10 @@ STAGE = '''
 import json, sys
 from pathlib import Path
 import yaml
-from fashionbench import config, detection_stage as ds, stages
+import fashionbench.data.prepared, fashionbench.pipeline.detect
 params = yaml.safe_load(open("params.yaml"))
-metrics = ds.run_detect(params, progress=False)
-manifest, _ = stages.load_dataset(params)
+metrics = fashionbench.pipeline.detect.run_detect(params, progress=False)
+manifest, _ = fashionbench.data.prepared.load_dataset(params)
 offline_attempts = list(ATTEMPTS)
 from ultralytics.utils.downloads import is_url  # positive control: the guard sees a real attempt
 is_url("https://ultralytics.com/assets/Arial.ttf", check=True)
@@ -448,13 +455,12 @@ def test_stage_report_helpers(stage_run, monkeypatch):
     matplotlib.use("Agg")
     proj = stage_run["proj"]
     monkeypatch.setenv("FASHIONBENCH_ROOT", str(proj))
-    det = ds.load_detect_results(proj)
-    table = ds.ap50_table(det)
+    det = fashionbench.reporting.detection.load_detect_results(proj)
+    table = fashionbench.reporting.detection.ap50_table(det)
     assert list(table.index) == ["v8", "v11", "WBF_1", "WBF_2"]
-    assert ds.plot_ap50_vs_detectors(det) is not None
-    assert ds.plot_training_curves(det) is not None
-    from fashionbench import stages
-    manifest, root = stages.load_dataset()
-    assert ds.plot_detection_examples(det, manifest, root, n_images=4) is not None
-    assert set(ds.crop_iou_table(det).index) == {"given", "detected", "union", "fused"}
-    assert ds.load_detect_results(proj / "nowhere") is None
+    assert fashionbench.reporting.detection.plot_ap50_vs_detectors(det) is not None
+    assert fashionbench.reporting.detection.plot_training_curves(det) is not None
+    manifest, root = fashionbench.data.prepared.load_dataset()
+    assert fashionbench.reporting.detection.plot_detection_examples(det, manifest, root, n_images=4) is not None
+    assert set(fashionbench.reporting.detection.crop_iou_table(det).index) == {"given", "detected", "union", "fused"}
+    assert fashionbench.reporting.detection.load_detect_results(proj / "nowhere") is None

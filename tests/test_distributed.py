@@ -1,5 +1,5 @@
 """Distributed training: batch slicing, identity balance across ranks, and a real 2-process gloo
-run (torchrun, launched by ``stages.train``) against a single-process run with the same global
+run (torchrun, launched by ``fashionbench.pipeline.train.train``) against a single-process run with the same global
 batch.
 
 Tolerances (measured on this CPU, stated in the README "Scaling"):
@@ -25,37 +25,37 @@ import pytest
 import torch
 import yaml
 
-from fashionbench import distributed as D
-from fashionbench.errors import ConfigError
-from fashionbench.imaging import CropDataset, batch_loader, loader_settings
-from fashionbench.samplers import epoch_batches
-from fashionbench.training import _epoch_generator, augment_batch, train
+import fashionbench.engine.distributed
+from fashionbench.core.errors import ConfigError
+from fashionbench.data.imaging import CropDataset, batch_loader, loader_settings
+from fashionbench.data.samplers import epoch_batches
+from fashionbench.engine.training import _epoch_generator, augment_batch, train
 
 # --------------------------------------------------------------------------------------------
 # pure functions
 
 
 def test_settings_validation():
-    assert D.settings({}).world == 1
-    s = D.settings({"distributed": {"nproc": 4, "nnodes": 2, "master_addr": "node0"}})
+    assert fashionbench.engine.distributed.settings({}).world == 1
+    s = fashionbench.engine.distributed.settings({"distributed": {"nproc": 4, "nnodes": 2, "master_addr": "node0"}})
     assert s.world == 8 and s.master_port == 29500
     with pytest.raises(ConfigError, match=r"methods.m.distributed.nproc"):
-        D.settings({"distributed": {"nproc": 0}}, "methods.m")
+        fashionbench.engine.distributed.settings({"distributed": {"nproc": 0}}, "methods.m")
     with pytest.raises(ConfigError, match="unknown key"):
-        D.settings({"distributed": {"gpus": 2}})
+        fashionbench.engine.distributed.settings({"distributed": {"gpus": 2}})
     with pytest.raises(ConfigError, match="master_addr"):
-        D.settings({"distributed": {"nnodes": 2}})
+        fashionbench.engine.distributed.settings({"distributed": {"nnodes": 2}})
     with pytest.raises(ConfigError, match="batchnorm"):
-        D.settings({"distributed": {"batchnorm": "ghost"}})
+        fashionbench.engine.distributed.settings({"distributed": {"batchnorm": "ghost"}})
 
 
 def test_shard_contiguous_equal_slices_and_errors():
     b = torch.arange(12)
-    parts = [D.shard(b, r, 3) for r in range(3)]
+    parts = [fashionbench.engine.distributed.shard(b, r, 3) for r in range(3)]
     assert torch.equal(torch.cat(parts), b) and all(len(p) == 4 for p in parts)
-    assert torch.equal(D.shard(b, 1, 2, unit=2), torch.arange(6, 12))
+    assert torch.equal(fashionbench.engine.distributed.shard(b, 1, 2, unit=2), torch.arange(6, 12))
     with pytest.raises(ConfigError, match="multiple of 8"):
-        D.shard(b, 0, 2, unit=4)  # 12 images = 3 identities of 4: not 2 whole halves
+        fashionbench.engine.distributed.shard(b, 0, 2, unit=4)  # 12 images = 3 identities of 4: not 2 whole halves
 
 
 def test_identity_balanced_batches_stay_balanced_on_every_rank():
@@ -65,9 +65,9 @@ def test_identity_balanced_batches_stay_balanced_on_every_rank():
     world = 4
     batches = list(epoch_batches("identity", cfg, labels, labels * 0, labels * 0, 32, _epoch_generator(0, 0)))
     assert batches
-    unit = D.batch_unit(cfg)
+    unit = fashionbench.engine.distributed.batch_unit(cfg)
     for b in batches:
-        slices = [D.shard(b, r, world, unit) for r in range(world)]
+        slices = [fashionbench.engine.distributed.shard(b, r, world, unit) for r in range(world)]
         assert torch.equal(torch.cat(slices), b)  # the ranks together hold the global batch
         seen: set[int] = set()
         for s in slices:
@@ -80,7 +80,7 @@ def test_identity_balanced_batches_stay_balanced_on_every_rank():
 
 def test_domain_sampler_unit_keeps_items_whole():
     cfg = {"sampler": "domain", "shop_per_item": 1, "consumer_per_item": 2, "items_per_category": 2}
-    assert D.batch_unit(cfg) == 6 and D.batch_unit({}) == 1
+    assert fashionbench.engine.distributed.batch_unit(cfg) == 6 and fashionbench.engine.distributed.batch_unit({}) == 1
 
 
 def test_augment_slice_equals_slice_of_whole_batch():
@@ -93,19 +93,19 @@ def test_augment_slice_equals_slice_of_whole_batch():
 
 
 def test_batchnorm_mode_on_cpu():
-    ctx = D.Context(rank=0, world=2)
-    assert D.batchnorm_mode({}, ctx) == "local"
-    assert D.batchnorm_mode({}, D.Context()) == "none"
-    assert D.batchnorm_mode({"distributed": {"batchnorm": "frozen"}}, D.Context()) == "frozen"
+    ctx = fashionbench.engine.distributed.Context(rank=0, world=2)
+    assert fashionbench.engine.distributed.batchnorm_mode({}, ctx) == "local"
+    assert fashionbench.engine.distributed.batchnorm_mode({}, fashionbench.engine.distributed.Context()) == "none"
+    assert fashionbench.engine.distributed.batchnorm_mode({"distributed": {"batchnorm": "frozen"}}, fashionbench.engine.distributed.Context()) == "frozen"
     with pytest.raises(ConfigError, match="SyncBatchNorm has no CPU"):
-        D.batchnorm_mode({"distributed": {"batchnorm": "sync"}}, ctx)
+        fashionbench.engine.distributed.batchnorm_mode({"distributed": {"batchnorm": "sync"}}, ctx)
 
 
 def test_torchrun_command_single_and_multi_node(tmp_path):
-    one = D.torchrun_command("m", tmp_path / "p.yaml", D.DistSettings(nproc=2))
+    one = fashionbench.engine.distributed.torchrun_command("m", tmp_path / "p.yaml", fashionbench.engine.distributed.DistSettings(nproc=2))
     assert "--standalone" in one and one[one.index("--nproc_per_node") + 1] == "2"
-    assert one[-7:-1] == ["-m", "fashionbench.distributed", "worker", "--method", "m", "--params"]
-    multi = D.torchrun_command("m", tmp_path / "p.yaml", D.DistSettings(nproc=8, nnodes=2, master_addr="n0"), 1)
+    assert one[-7:-1] == ["-m", "fashionbench.pipeline.train", "worker", "--method", "m", "--params"]
+    multi = fashionbench.engine.distributed.torchrun_command("m", tmp_path / "p.yaml", fashionbench.engine.distributed.DistSettings(nproc=8, nnodes=2, master_addr="n0"), 1)
     assert "--standalone" not in multi
     assert multi[multi.index("--node_rank") + 1] == "1" and multi[multi.index("--master_addr") + 1] == "n0"
 
@@ -124,7 +124,7 @@ def test_loader_settings_validation():
 
 
 def test_batch_loader_same_batches_for_any_num_workers(tiny_dataset):
-    from fashionbench.datasets import load_manifest
+    from fashionbench.data.datasets import load_manifest
 
     df = load_manifest("fmnist-c2s", tiny_dataset)
     cached = CropDataset(df, tiny_dataset, "given", 16, cache=True)
@@ -145,7 +145,7 @@ def _weights(model):
 
 
 def test_training_independent_of_num_workers_and_cache(tiny_dataset, tmp_path):
-    from fashionbench.datasets import load_manifest
+    from fashionbench.data.datasets import load_manifest
 
     df = load_manifest("fmnist-c2s", tiny_dataset)
     rows = df[df.split == "train"]
@@ -200,9 +200,9 @@ def _initial(root: Path) -> torch.Tensor:
     """The seeded initial parameters of the test rows (same selection as :func:`_trained`)."""
     import pandas as pd
 
-    from fashionbench import config
+    from fashionbench.core import config
     from fashionbench.models import build_model
-    from fashionbench.training import seed_everything
+    from fashionbench.engine.training import seed_everything
 
     params = config.load_params(root / "params.yaml")
     n_items = pd.read_csv(root / "data" / "prepared" / "manifest.csv").query("split == 'train'")["item_id"].nunique()
@@ -216,13 +216,14 @@ def _initial(root: Path) -> torch.Tensor:
 def test_two_gloo_processes_equal_one_process(project):
     """The issue's test: torchrun, 2 ranks, gloo, identity-balanced P x K batches, a batch-mining
     loss with its own parameters; BN frozen, so the batch split cannot matter."""
-    from fashionbench import config, stages
+    from fashionbench.core import config
+    import fashionbench.pipeline.train
 
     params = config.load_params(project / "params.yaml")
     t0 = time.perf_counter()
-    hist_two = stages.train(params, "two")  # launches torchrun --nproc_per_node 2 --standalone
+    hist_two = fashionbench.pipeline.train.train(params, "two")  # launches torchrun --nproc_per_node 2 --standalone
     t_two = time.perf_counter() - t0
-    stages.train(params, "one")
+    fashionbench.pipeline.train.train(params, "one")
     w1, h1 = _trained(project, "one")
     w2, h2 = _trained(project, "two")
     assert hist_two == h2 and len(h1) == len(h2) == 1
@@ -253,15 +254,17 @@ def test_two_gloo_processes_local_batchnorm(project, monkeypatch):
     """BN in training mode on CPU/gloo (no SyncBatchNorm there): each rank normalises with the
     statistics of its 8 images. That is exactly ghost batch norm (2 ghost batches) in one
     process; its distance to true global-batch BN is measured and printed."""
-    from fashionbench import config, stages, training
+    from fashionbench.core import config
+    from fashionbench.engine import training
+    import fashionbench.pipeline.train
 
     params = config.load_params(project / "params.yaml")
-    stages.train(params, "two-bn")
-    stages.train(params, "one-bn")  # global-batch BN statistics
+    fashionbench.pipeline.train.train(params, "two-bn")
+    fashionbench.pipeline.train.train(params, "one-bn")  # global-batch BN statistics
     w_global, h_global = _trained(project, "one-bn")
     shutil.rmtree(project / "artifacts" / "models" / "one-bn")
     monkeypatch.setattr(training, "build_model", _ghost_batchnorm(training.build_model, 2))
-    stages.train(params, "one-bn")
+    fashionbench.pipeline.train.train(params, "one-bn")
     w_ghost, h_ghost = _trained(project, "one-bn")
     w_two, h_two = _trained(project, "two-bn")
     diff = float((w_ghost - w_two).abs().max())

@@ -7,11 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from fashionbench.artifacts import (Embeddings, load_embeddings, memmap_paths, save_embeddings,
-                                    write_npy_blocks)
-from fashionbench.embedding import embed_dataset, embed_splits
-from fashionbench.errors import ContractError
-from fashionbench.imaging import CropDataset
+from fashionbench.core.artifacts import Embeddings, load_embeddings, memmap_paths, save_embeddings, write_npy_blocks
+from fashionbench.engine.embedding import embed_dataset, embed_splits
+from fashionbench.core.errors import ContractError
+from fashionbench.data.imaging import CropDataset
 from fashionbench.models import build_model
 
 
@@ -23,7 +22,7 @@ def model():
 
 @pytest.fixture(scope="module")
 def manifest(tiny_dataset):
-    from fashionbench.datasets import load_manifest
+    from fashionbench.data.datasets import load_manifest
     return load_manifest("fmnist-c2s", tiny_dataset)
 
 

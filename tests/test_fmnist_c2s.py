@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT, TINY_BUILD
-from fashionbench.datasets import fmnist_c2s, load_manifest
-from fashionbench.datasets.fmnist_source import CONTENT_SHA256, load_fashion_mnist
-from fashionbench.errors import ChecksumError, ConfigError
+from fashionbench.data.datasets import fmnist_c2s, load_manifest
+from fashionbench.data.datasets.fmnist_source import CONTENT_SHA256, load_fashion_mnist
+from fashionbench.core.errors import ChecksumError, ConfigError
 
 
 def test_source_verified_and_parsed():

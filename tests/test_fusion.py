@@ -7,10 +7,10 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from fashionbench.artifacts import Embeddings
-from fashionbench.errors import ConfigError, ContractError
-from fashionbench.fusion import fuse_embeddings, fuse_search, smallest_k
-from fashionbench.search import search
+from fashionbench.core.artifacts import Embeddings
+from fashionbench.core.errors import ConfigError, ContractError
+from fashionbench.retrieval.fusion import fuse_embeddings, fuse_search, smallest_k
+from fashionbench.retrieval.search import search
 
 
 def _unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from fashionbench.errors import ConfigError, ContractError
-from fashionbench.imaging import CropDataset, crop_boxes, load_crop
+from fashionbench.core.errors import ConfigError, ContractError
+from fashionbench.data.imaging import CropDataset, crop_boxes, load_crop
 
 
 def _img(path, w=20, h=10):

@@ -15,11 +15,11 @@ import pandas as pd
 import pytest
 from sklearn.decomposition import PCA
 
-from fashionbench import postprocess_view as ppv
-from fashionbench.artifacts import Embeddings, save_embeddings
-from fashionbench.compose import check_steps, concat, rank_with_steps
-from fashionbench.errors import ConfigError, ContractError
-from fashionbench.rerank import k_reciprocal_dense
+from fashionbench.pipeline import postprocess_view as ppv
+from fashionbench.core.artifacts import Embeddings, save_embeddings
+from fashionbench.retrieval.compose import check_steps, concat, rank_with_steps
+from fashionbench.core.errors import ConfigError, ContractError
+from fashionbench.retrieval.rerank import k_reciprocal_dense
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fashionbench import ji_report, papers
-from fashionbench.stats import bootstrap_ci, paired_bootstrap_diff
+from fashionbench.papers.ji import report as ji_report
+import fashionbench.papers.registry
+from fashionbench.core.stats import bootstrap_ci, paired_bootstrap_diff
 
 
 def pq(top1, top10, n0: int = 0) -> pd.DataFrame:
@@ -61,7 +62,7 @@ def test_ablation_table_directions_and_missing_rows():
 
 def test_paper_tables_quote_the_paper():
     """Spot-check the quoted numbers against the paper text (shared/papers/004_*.txt)."""
-    tables = {t.name: t for t in papers.paper("ji").tables}
+    tables = {t.name: t for t in fashionbench.papers.registry.paper("ji").tables}
     t7 = {r.label: r for r in tables["Table 7"].rows}
     assert t7["WBF5 (126k boxes), NN + re-ranking"].quoted == {"Acc@1": 0.661954, "Acc@10": 0.858124}
     assert t7["WBF5 (126k boxes), NN + re-ranking"].ours == "ji-kreciprocal"

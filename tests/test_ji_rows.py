@@ -6,11 +6,11 @@ import numpy as np
 import torch
 
 from conftest import ROOT
-from fashionbench import config
-from fashionbench.datasets import load_manifest
-from fashionbench.embedding import embed_dataset, embed_extra_split
-from fashionbench.imaging import CropDataset
-from fashionbench.training import train
+from fashionbench.core import config
+from fashionbench.data.datasets import load_manifest
+from fashionbench.engine.embedding import embed_dataset, embed_extra_split
+from fashionbench.data.imaging import CropDataset
+from fashionbench.engine.training import train
 
 ROWS = ("ji-single-gem-mac", "ji-single-gem-spoc")
 

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fashionbench.errors import ContractError
-from fashionbench.manifest import read_manifest, validate_manifest, write_manifest
+from fashionbench.core.errors import ContractError
+from fashionbench.data.manifest import read_manifest, validate_manifest, write_manifest
 
 
 def _good() -> pd.DataFrame:

@@ -9,11 +9,10 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score
 
-from fashionbench.artifacts import Embeddings, Ranking
-from fashionbench.errors import ConfigError, ContractError
-from fashionbench.metrics import (evaluate, evaluate_detailed, evaluate_ranking,
-                                  evaluate_ranking_detailed)
-from fashionbench.search import to_ranking
+from fashionbench.core.artifacts import Embeddings, Ranking
+from fashionbench.core.errors import ConfigError, ContractError
+from fashionbench.retrieval.metrics import evaluate, evaluate_detailed, evaluate_ranking, evaluate_ranking_detailed
+from fashionbench.retrieval.search import to_ranking
 
 
 def _col(values) -> np.ndarray:

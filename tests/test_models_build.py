@@ -5,9 +5,8 @@ import inspect
 import pytest
 import torch
 
-from fashionbench.errors import ConfigError
-from fashionbench.models import (ARCHS, LOSSES, CrossEntropyOnItems, GlobalClassifierNet, build_loss,
-                                 build_model)
+from fashionbench.core.errors import ConfigError
+from fashionbench.models import ARCHS, LOSSES, CrossEntropyOnItems, GlobalClassifierNet, build_loss, build_model
 
 X = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
 ITEMS = torch.tensor([0, 0, 1, 1])

@@ -7,7 +7,7 @@ import pytest
 import torch
 from pytorch_metric_learning.losses import CosFaceLoss
 
-from fashionbench.errors import ConfigError, ContractError
+from fashionbench.core.errors import ConfigError, ContractError
 from fashionbench.models import build_loss
 from fashionbench.models.losses import AMSoftmaxLoss, CenterLoss, JiMultiLoss, MGPACrossEntropy, ParkLoss
 

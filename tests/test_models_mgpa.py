@@ -7,10 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fashionbench.errors import ConfigError
+from fashionbench.core.errors import ConfigError
 from fashionbench.models.backbones import create_backbone
-from fashionbench.models.mgpa import (MGPANet, masked_average_pool, part_masks, partition_masks,
-                                      parts_count, resolve_partitions)
+from fashionbench.models.mgpa import MGPANet, masked_average_pool, part_masks, partition_masks, parts_count, resolve_partitions
 
 
 def masks(name, h, w):

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fashionbench.errors import ConfigError
+from fashionbench.core.errors import ConfigError
 from fashionbench.models.pooling import MAC, CombinedGlobalDescriptor, GeM, SPoC, build_pooling, gem
 
 HAND = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])  # [1, 1, 2, 2]

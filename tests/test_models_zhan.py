@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from fashionbench.errors import ConfigError, ContractError
-from fashionbench.models.zhan import (ZhanTripletLoss, domain_codes, easy_per_pair,
-                                      mine_cross_domain_triplets, triplet_accuracy)
+from fashionbench.core.errors import ConfigError, ContractError
+from fashionbench.models.zhan import ZhanTripletLoss, domain_codes, easy_per_pair, mine_cross_domain_triplets, triplet_accuracy
 
 # Batch (index: item, domain, category):
 #   0 A shop 0 | 1 A cons 0 | 2 B shop 0 | 3 B cons 0 | 4 C shop 1 | 5 C cons 1

@@ -13,11 +13,19 @@ import torch
 import yaml
 
 from conftest import ROOT
-from fashionbench import config, park_report, report, stages
-from fashionbench.errors import ConfigError, ContractError
-from fashionbench.imaging import CropDataset
-from fashionbench.papers import paper
-from fashionbench.training import load_trained
+from fashionbench.core import config
+from fashionbench.reporting import report
+import fashionbench.papers.park.report
+import fashionbench.pipeline.category_eval
+import fashionbench.core.paths
+import fashionbench.data.prepared
+import fashionbench.pipeline.embed
+import fashionbench.pipeline.evaluate
+import fashionbench.pipeline.train
+from fashionbench.core.errors import ConfigError, ContractError
+from fashionbench.data.imaging import CropDataset
+from fashionbench.papers.registry import paper
+from fashionbench.engine.training import load_trained
 
 # ---- top-k accuracy: a hand-worked case ------------------------------------------------------
 
@@ -31,11 +39,11 @@ LABELS = np.array([1, 2, 3, 0, 1])
 
 
 def test_true_label_rank_by_hand():
-    assert park_report.true_label_rank(SCORES, LABELS).tolist() == [1, 3, 4, 1, 2]
+    assert fashionbench.papers.park.report.true_label_rank(SCORES, LABELS).tolist() == [1, 3, 4, 1, 2]
 
 
 def test_topk_accuracy_by_hand():
-    hits = park_report.topk_accuracy(SCORES, LABELS, ks=(1, 2, 3, 5))
+    hits = fashionbench.papers.park.report.topk_accuracy(SCORES, LABELS, ks=(1, 2, 3, 5))
     assert hits[1].tolist() == [1, 0, 0, 1, 0]
     assert hits[2].tolist() == [1, 0, 0, 1, 1]
     assert hits[3].tolist() == [1, 1, 0, 1, 1]
@@ -50,39 +58,39 @@ def test_topk_accuracy_matches_a_stable_sort_reference():
     # reference: order classes by descending score, ties by ascending index (stable sort on -score)
     order = np.argsort(-scores, axis=1, kind="stable")
     ref_rank = np.array([int(np.flatnonzero(order[i] == labels[i])[0]) + 1 for i in range(300)])
-    assert park_report.true_label_rank(scores, labels).tolist() == ref_rank.tolist()
-    for k, hits in park_report.topk_accuracy(scores, labels, (1, 3, 5)).items():
+    assert fashionbench.papers.park.report.true_label_rank(scores, labels).tolist() == ref_rank.tolist()
+    for k, hits in fashionbench.papers.park.report.topk_accuracy(scores, labels, (1, 3, 5)).items():
         np.testing.assert_array_equal(hits, (ref_rank <= k).astype(float))
 
 
 def test_topk_accuracy_rejects_bad_input():
     with pytest.raises(ContractError, match="labels"):
-        park_report.true_label_rank(SCORES, np.array([0, 1, 2, 3, 4]))
+        fashionbench.papers.park.report.true_label_rank(SCORES, np.array([0, 1, 2, 3, 4]))
     with pytest.raises(ContractError, match="labels"):
-        park_report.true_label_rank(SCORES, LABELS[:3])
+        fashionbench.papers.park.report.true_label_rank(SCORES, LABELS[:3])
     with pytest.raises(ConfigError, match="category_eval.ks"):
-        park_report.topk_accuracy(SCORES, LABELS, ks=(0,))
+        fashionbench.papers.park.report.topk_accuracy(SCORES, LABELS, ks=(0,))
 
 
 def test_split_metrics_keys_and_ci():
-    m = park_report.split_metrics(SCORES, LABELS, (1, 3), "category", n_boot=200, seed=0)
+    m = fashionbench.papers.park.report.split_metrics(SCORES, LABELS, (1, 3), "category", n_boot=200, seed=0)
     assert m["category_top1"] == pytest.approx(0.4) and m["category_top3"] == pytest.approx(0.8)
     for k in (1, 3):
         assert m[f"category_top{k}_ci_low"] <= m[f"category_top{k}"] <= m[f"category_top{k}_ci_high"]
 
 
 def test_eval_settings_checks_the_block():
-    assert park_report.eval_settings({})["ks"] == [1, 3, 5]
+    assert fashionbench.papers.park.report.eval_settings({})["ks"] == [1, 3, 5]
     with pytest.raises(ConfigError, match="unknown key"):
-        park_report.eval_settings({"category_eval": {"split": ["query"]}})
+        fashionbench.papers.park.report.eval_settings({"category_eval": {"split": ["query"]}})
     with pytest.raises(ConfigError, match="category_eval.splits"):
-        park_report.eval_settings({"category_eval": {"splits": ["train"]}})
+        fashionbench.papers.park.report.eval_settings({"category_eval": {"splits": ["train"]}})
 
 
 def test_topk_difference_table_by_hand():
     a = pd.DataFrame({"query_id": ["q1", "q2", "q3"], **{f"top{k}": [1.0, 1.0, 0.0] for k in (1, 5)}})
     b = pd.DataFrame({"query_id": ["q3", "q2", "q1"], **{f"top{k}": [1.0, 0.0, 0.0] for k in (1, 5)}})
-    t = park_report.topk_difference_table({"a": a, "b": b}, [("a", "b"), ("a", "missing")], ks=(1, 5), n_boot=100)
+    t = fashionbench.papers.park.report.topk_difference_table({"a": a, "b": b}, [("a", "b"), ("a", "missing")], ks=(1, 5), n_boot=100)
     assert len(t) == 2 and set(t["k"]) == {1, 5}
     # aligned by query id: a = (1, 1, 0), b = (0, 0, 1) -> means 2/3 and 1/3
     assert t["top-k a"].tolist() == pytest.approx([2 / 3] * 2)
@@ -93,14 +101,14 @@ def test_topk_difference_table_by_hand():
 
 def test_with_category_column_relabels_and_names_faults():
     rows = pd.DataFrame({"uid": ["a", "b"], "category": ["clothes", "shoes"], "subcategory": ["Dress", "Sandal"]})
-    assert stages.with_category_column(rows, {}, "m")["category"].tolist() == ["clothes", "shoes"]
-    out = stages.with_category_column(rows, {"category_column": "subcategory"}, "m")
+    assert fashionbench.data.prepared.with_category_column(rows, {}, "m")["category"].tolist() == ["clothes", "shoes"]
+    out = fashionbench.data.prepared.with_category_column(rows, {"category_column": "subcategory"}, "m")
     assert out["category"].tolist() == ["Dress", "Sandal"]
     assert rows["category"].tolist() == ["clothes", "shoes"]  # the input is not modified
     with pytest.raises(ConfigError, match="methods.m.category_column.*'fine'"):
-        stages.with_category_column(rows, {"category_column": "fine"}, "m")
+        fashionbench.data.prepared.with_category_column(rows, {"category_column": "fine"}, "m")
     with pytest.raises(ContractError, match="uid='b'"):
-        stages.with_category_column(rows.assign(subcategory=["Dress", None]), {"category_column": "subcategory"}, "m")
+        fashionbench.data.prepared.with_category_column(rows.assign(subcategory=["Dress", None]), {"category_column": "subcategory"}, "m")
 
 
 # ---- the category_eval stage on a tiny build ----------------------------------------------------
@@ -124,10 +132,10 @@ def project(tiny_dataset, tmp_path_factory):
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     mp = pytest.MonkeyPatch()
     mp.setenv("FASHIONBENCH_ROOT", str(root))
-    stages.train(params, "park-oc", progress=False)
-    stages.embed(params, "park-oc", progress=False)
-    stages.evaluate(params, "park-oc")
-    metrics = park_report.evaluate_method(params, "park-oc", progress=False)
+    fashionbench.pipeline.train.train(params, "park-oc", progress=False)
+    fashionbench.pipeline.embed.embed(params, "park-oc", progress=False)
+    fashionbench.pipeline.evaluate.evaluate(params, "park-oc")
+    metrics = fashionbench.pipeline.category_eval.evaluate_method(params, "park-oc", progress=False)
     yield root, params, metrics
     mp.undo()
     shutil.rmtree(root, ignore_errors=True)  # trained models: free the disk once this module is done
@@ -136,7 +144,7 @@ def project(tiny_dataset, tmp_path_factory):
 def test_training_used_the_fine_categories(project):
     root, _, _ = project
     manifest = pd.read_csv(root / "data" / "prepared" / "manifest.csv")
-    _, saved = load_trained(stages.model_dir("park-oc", root))
+    _, saved = load_trained(fashionbench.core.paths.model_dir("park-oc", root))
     train = manifest[manifest["split"] == "train"]
     assert saved["category_vocab"] == sorted(train["subcategory"].unique())
 
@@ -146,10 +154,10 @@ def test_category_eval_writes_the_extra_file(project):
     on_disk = json.loads((root / "metrics" / "park-oc.extra.json").read_text())
     assert on_disk == pytest.approx(metrics)
     manifest = pd.read_csv(root / "data" / "prepared" / "manifest.csv")
-    model, saved = load_trained(stages.model_dir("park-oc", root))
+    model, saved = load_trained(fashionbench.core.paths.model_dir("park-oc", root))
     vocab = saved["category_vocab"]
     assert metrics["category_n_classes"] == len(vocab)
-    for split, prefix in park_report.PREFIX.items():
+    for split, prefix in fashionbench.papers.park.report.PREFIX.items():
         rows = manifest[manifest["split"] == split]
         known = rows[rows["subcategory"].isin(vocab)].reset_index(drop=True)
         assert metrics[f"{prefix}_n_images"] == len(known)
@@ -173,7 +181,7 @@ def test_category_eval_needs_a_category_head(project, monkeypatch):
     model = build_model({"arch": "triplet", "backbone": "resnet18"}, 3, 3)
     rows = pd.read_csv(root / "data" / "prepared" / "manifest.csv").head(2)
     with pytest.raises(ConfigError, match="category head"):
-        park_report.category_scores(model, rows, root / "data" / "prepared", "given", 16)
+        fashionbench.pipeline.category_eval.category_scores(model, rows, root / "data" / "prepared", "given", 16)
 
 
 def test_paper_table_2_shows_ours_with_the_stored_ci(project):
@@ -187,7 +195,7 @@ def test_paper_table_2_shows_ours_with_the_stored_ci(project):
             f"{100 * metrics['category_top3_ci_high']:.2f}]")
     assert cell == want
     assert t.loc["DenseNet121+OC", "top-3 (ours)"] == "—"
-    ct = park_report.category_table(["park-oc", "nothing"], root / "metrics")
+    ct = fashionbench.papers.park.report.category_table(["park-oc", "nothing"], root / "metrics")
     assert list(ct.index) == ["park-oc"] and ct.loc["park-oc", "query images"] == metrics["category_n_images"]
 
 

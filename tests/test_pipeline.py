@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from fashionbench.render import remote_references
+from fashionbench.reporting.render import remote_references
 
 pytestmark = pytest.mark.slow
 IGNORE = shutil.ignore_patterns(".venv", ".git", "data", "artifacts", ".cache", "cache", "tmp", "runs",

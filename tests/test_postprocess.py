@@ -8,16 +8,8 @@ from sklearn.decomposition import PCA
 from sklearn.metrics.pairwise import cosine_similarity
 from sklearn.preprocessing import normalize
 
-from fashionbench.errors import ConfigError, ContractError
-from fashionbench.postprocess import (
-    apply_steps,
-    concat_features,
-    database_augmentation,
-    l2_normalize,
-    pca_whiten_apply,
-    pca_whiten_fit,
-    query_expansion,
-)
+from fashionbench.core.errors import ConfigError, ContractError
+from fashionbench.retrieval.postprocess import apply_steps, concat_features, database_augmentation, l2_normalize, pca_whiten_apply, pca_whiten_fit, query_expansion
 
 
 def unit(n: int, d: int, seed: int) -> np.ndarray:

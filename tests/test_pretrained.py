@@ -7,9 +7,9 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from fashionbench.errors import ChecksumError, ConfigError, ContractError
+from fashionbench.core.errors import ChecksumError, ConfigError, ContractError
 from fashionbench.models import build_model
-from fashionbench.pretrained import load_pretrained, sha256_file
+from fashionbench.models.pretrained import load_pretrained, sha256_file
 
 
 def tiny(seed):

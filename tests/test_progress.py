@@ -11,7 +11,7 @@ from pathlib import Path
 from tqdm.std import TqdmWarning
 
 import fashionbench
-from fashionbench.progress import NON_TTY_MININTERVAL, progress_bar
+from fashionbench.core.progress import NON_TTY_MININTERVAL, progress_bar
 
 PACKAGE = Path(fashionbench.__file__).parent
 

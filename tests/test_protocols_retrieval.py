@@ -9,15 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fashionbench.artifacts import Embeddings, Ranking
-from fashionbench.errors import ConfigError, ContractError
-from fashionbench.metrics import evaluate_ranking_detailed
-from fashionbench.protocols import deepfashion2 as df2
-from fashionbench.protocols.retrieval import (PROTOCOLS, apply_scope, category_key, column_of,
-                                              per_category_scores, per_category_table, protocol_from_card,
-                                              protocol_scores, rank_embeddings, resolve_protocol,
-                                              restrict_ranking, scoped_ranking)
-from fashionbench.search import to_ranking
+from fashionbench.core.artifacts import Embeddings, Ranking
+from fashionbench.core.errors import ConfigError, ContractError
+from fashionbench.retrieval.metrics import evaluate_ranking_detailed
+from fashionbench.retrieval.protocols import deepfashion2 as df2
+from fashionbench.retrieval.protocols.retrieval import PROTOCOLS, apply_scope, category_key, column_of, per_category_scores, per_category_table, protocol_from_card, protocol_scores, rank_embeddings, resolve_protocol, restrict_ranking, scoped_ranking
+from fashionbench.retrieval.search import to_ranking
 
 _spec = importlib.util.spec_from_file_location(
     "fb_dataset_fixtures_proto", Path(__file__).parent / "fixtures" / "datasets" / "make_images.py")
@@ -125,7 +122,7 @@ def test_per_category_scores_by_hand():
 
 
 def test_per_category_table(tmp_path):
-    from fashionbench.artifacts import save_metrics
+    from fashionbench.core.artifacts import save_metrics
     save_metrics(tmp_path / "m1.json", {"top10/a": 0.5, "top10/b": 1.0, "top1/a": 0.0})
     save_metrics(tmp_path / "m2.json", {"top10/a": 0.25})
     t = per_category_table(["m1", "m2", "absent"], tmp_path, "top10")
@@ -152,7 +149,7 @@ def test_resolve_protocol():
 
 @pytest.fixture
 def df2_data(tmp_path):
-    from fashionbench.datasets import load_manifest
+    from fashionbench.data.datasets import load_manifest
     root = fixtures.materialise("deepfashion2", tmp_path)
     return root, load_manifest("deepfashion2", root)
 
@@ -221,8 +218,8 @@ def test_protocol_scores_of_df2_has_categories_and_official(df2_data):
 
 
 def test_protocol_frame_and_describe(tmp_path):
-    from fashionbench.artifacts import save_metrics
-    from fashionbench.protocols.retrieval import describe, protocol_frame
+    from fashionbench.core.artifacts import save_metrics
+    from fashionbench.retrieval.protocols.retrieval import describe, protocol_frame
     save_metrics(tmp_path / "p.json", {"top1/b": 0.5, "n_queries/b": 2, "n_without_match/b": 0, "top1/a": 1.0,
                                        "n_queries/a": 1, "n_without_match/a": 1, "official/top1": 0.25})
     table, official = protocol_frame(tmp_path / "p.json")

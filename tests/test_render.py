@@ -7,8 +7,8 @@ import re
 import nbformat
 import pytest
 
-from fashionbench.errors import ContractError
-from fashionbench.render import notebook_to_html, remote_references, render
+from fashionbench.core.errors import ContractError
+from fashionbench.reporting.render import notebook_to_html, remote_references, render
 
 
 def test_detects_remote_references():

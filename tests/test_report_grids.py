@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from fashionbench.artifacts import Ranking
-from fashionbench.report import plot_examples
-from fashionbench.shang_report import plot_before_after
+from fashionbench.core.artifacts import Ranking
+from fashionbench.reporting.report import plot_examples
+from fashionbench.papers.shang.report import plot_before_after
 
 
 def _setup(tmp_path):
@@ -61,7 +61,7 @@ def test_show_jpeg_displays_a_jpeg_and_closes_the_figure(monkeypatch):
     import IPython.display
     import matplotlib.pyplot as plt
 
-    from fashionbench.report import show
+    from fashionbench.reporting.report import show
 
     shown = []
     monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
@@ -76,7 +76,7 @@ def test_show_jpeg_displays_a_jpeg_and_closes_the_figure(monkeypatch):
 
 
 def test_example_rows_baseline_then_best_by_map():
-    from fashionbench.report import example_rows
+    from fashionbench.reporting.report import example_rows
 
     m = pd.DataFrame({"mAP": [0.2, 0.5, 0.1, 0.4, 0.3]}, index=["a", "b", "baseline", "d", "e"])
     assert example_rows(m, n_best=2) == ["baseline", "b", "d"]

@@ -11,17 +11,9 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 
-from fashionbench.artifacts import Ranking
-from fashionbench.errors import ConfigError, ContractError
-from fashionbench.rerank import (
-    _k_reciprocal_support,
-    gallery_neighbours,
-    k_reciprocal,
-    k_reciprocal_dense,
-    top1_rerank,
-    top1_rerank_ranking,
-    top1_rerank_with_distances,
-)
+from fashionbench.core.artifacts import Ranking
+from fashionbench.core.errors import ConfigError, ContractError
+from fashionbench.retrieval.rerank import _k_reciprocal_support, gallery_neighbours, k_reciprocal, k_reciprocal_dense, top1_rerank, top1_rerank_ranking, top1_rerank_with_distances
 
 
 def clustered(n: int, d: int, n_clusters: int, seed: int, noise: float = 0.35) -> np.ndarray:

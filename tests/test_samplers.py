@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from fashionbench.errors import ConfigError
-from fashionbench.samplers import DomainAwareBatchSampler, IdentityBalancedBatchSampler, epoch_batches
+from fashionbench.core.errors import ConfigError
+from fashionbench.data.samplers import DomainAwareBatchSampler, IdentityBalancedBatchSampler, epoch_batches
 
 # index:   0  1  2  3  4   5   6  7  8  9   10
 LABELS = ["a", "a", "a", "a", "a", "b", "c", "c", "c", "c", "d"]

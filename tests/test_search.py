@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import fashionbench.search as S
-from fashionbench.artifacts import Embeddings, load_ranking, save_ranking
-from fashionbench.errors import ConfigError, ContractError
-from fashionbench.search import search, to_ranking
+import fashionbench.retrieval.search as S
+from fashionbench.core.artifacts import Embeddings, load_ranking, save_ranking
+from fashionbench.core.errors import ConfigError, ContractError
+from fashionbench.retrieval.search import search, to_ranking
 
 
 def _brute(query: np.ndarray, gallery: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -6,11 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import fashionbench.search as S
-from fashionbench.artifacts import Embeddings
-from fashionbench.errors import ConfigError
-from fashionbench.search import (ApproximateIndex, approximate_search, exact_search_blocked, index_metrics,
-                                 index_note, index_recall, index_spec, search, to_ranking)
+import fashionbench.retrieval.search as S
+from fashionbench.core.artifacts import Embeddings
+from fashionbench.core.errors import ConfigError
+from fashionbench.retrieval.search import ApproximateIndex, approximate_search, exact_search_blocked, index_metrics, index_note, index_recall, index_spec, search, to_ranking
 
 
 def _clustered(rng: np.random.Generator, n: int, d: int, centers: np.ndarray, noise: float = 0.3) -> np.ndarray:
@@ -156,14 +155,16 @@ def test_gpu_sharding_call_sequence(monkeypatch, data):
 
 
 def test_evaluate_stage_reports_recall_of_approximate_index(tiny_dataset, tmp_path, monkeypatch):
-    """stages.evaluate with eval.index approximate: the metrics file carries index_recall@k."""
+    """fashionbench.pipeline.evaluate.evaluate with eval.index approximate: the metrics file carries index_recall@k."""
     import shutil
 
     import yaml
 
-    from fashionbench import config, stages
-    from fashionbench.artifacts import load_metrics, save_embeddings
-    from fashionbench.datasets import load_manifest
+    from fashionbench.core import config
+    import fashionbench.core.paths
+    import fashionbench.pipeline.evaluate
+    from fashionbench.core.artifacts import load_metrics, save_embeddings
+    from fashionbench.data.datasets import load_manifest
 
     root = tmp_path / "proj"
     (root / "data").mkdir(parents=True)
@@ -184,13 +185,13 @@ def test_evaluate_stage_reports_recall_of_approximate_index(tiny_dataset, tmp_pa
         x = np.stack([centers[i] + 0.8 * rng.standard_normal(16) for i in rows.item_id])
         sides[split] = (rows, (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32))
     (qr, q), (gr, g) = sides["query"], sides["gallery"]
-    save_embeddings(stages.embeddings_path("m", params=params), Embeddings(
+    save_embeddings(fashionbench.core.paths.embeddings_path("m", params=params), Embeddings(
         query=q, gallery=g, query_ids=qr.uid.to_numpy(str), gallery_ids=gr.uid.to_numpy(str),
         query_labels=qr.item_id.to_numpy(str), gallery_labels=gr.item_id.to_numpy(str),
         query_categories=qr.category.to_numpy(str), gallery_categories=gr.category.to_numpy(str),
         model="m", fingerprint="fp"))
-    m = stages.evaluate(params, "m")
-    on_disk = load_metrics(stages.metrics_path("m"))
+    m = fashionbench.pipeline.evaluate.evaluate(params, "m")
+    on_disk = load_metrics(fashionbench.core.paths.metrics_path("m"))
     assert on_disk["index_approximate"] == 1 and on_disk["index_recall_queries"] == len(q)
     ref, _ = search(q, g, 30)
     approx, _ = approximate_search(q, g, 30, index)
@@ -198,4 +199,4 @@ def test_evaluate_stage_reports_recall_of_approximate_index(tiny_dataset, tmp_pa
     assert on_disk["index_recall@10"] < 1.0  # one probed list of four: something was missed, and said so
     assert m == on_disk
     params["profiles"]["tiny"]["eval"]["index"] = {"type": "exact"}
-    assert "index_recall@10" not in stages.evaluate(params, "m")
+    assert "index_recall@10" not in fashionbench.pipeline.evaluate.evaluate(params, "m")

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from fashionbench.augment import EXPANDED_CROP, expand_manifest, expansion_settings
-from fashionbench.errors import ConfigError
+from fashionbench.data.augment import EXPANDED_CROP, expand_manifest, expansion_settings
+from fashionbench.core.errors import ConfigError
 
 
 def _rows(n: int = 4) -> pd.DataFrame:
@@ -79,7 +79,7 @@ def test_expanded_boxes_follow_eqs_2_to_4_inside_each_crop_box():
 
 
 def test_stage_helper_is_deterministic_for_the_seed_and_checks_the_row():
-    from fashionbench.stages import _expanded
+    from fashionbench.pipeline.train import _expanded
 
     rows = _rows()
     settings = {"expansion": {"n": 2}}
@@ -100,12 +100,15 @@ def test_stage_helper_is_deterministic_for_the_seed_and_checks_the_row():
 
 
 def test_train_stage_trains_on_the_expanded_set(tiny_dataset, tmp_path, monkeypatch):
-    """stages.train with an expansion row: the dataset holds (n + 1) crops per training image."""
+    """fashionbench.pipeline.train.train with an expansion row: the dataset holds (n + 1) crops per training image."""
     import shutil
 
     import yaml
 
-    from fashionbench import config, stages, training
+    from fashionbench.core import config
+    from fashionbench.engine import training
+    import fashionbench.data.prepared
+    import fashionbench.pipeline.train
 
     root = tmp_path / "proj"
     shutil.copytree(tiny_dataset, root / "data" / "prepared")
@@ -125,8 +128,8 @@ def test_train_stage_trains_on_the_expanded_set(tiny_dataset, tmp_path, monkeypa
         return real(cfg, ds, out_dir, **kw)
 
     monkeypatch.setattr(training, "train", spy)
-    manifest, _ = stages.load_dataset(config.load_params())
+    manifest, _ = fashionbench.data.prepared.load_dataset(config.load_params())
     n_bags = int(((manifest["split"] == "train") & (manifest["category"] == "bags")).sum())
-    history = stages.train(config.load_params(), "m", progress=False)
+    history = fashionbench.pipeline.train.train(config.load_params(), "m", progress=False)
     assert len(history) == 1
     assert seen["n"] == 3 * n_bags and all("#" in u for u in seen["uids"])

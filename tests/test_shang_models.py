@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 from pytorch_metric_learning.losses import CosFaceLoss
 
-from fashionbench import config
-from fashionbench.compose import fusion_inputs
-from fashionbench.errors import ContractError
+from fashionbench.core import config
+from fashionbench.retrieval.compose import fusion_inputs
+from fashionbench.core.errors import ContractError
 from fashionbench.models import build_loss, build_model
 
 CATS = ("clothes", "shoes", "bags")
@@ -119,8 +119,8 @@ def test_category_classifier_and_its_loss():
 
 
 def test_embed_saves_category_predictions_of_a_classifier(tiny_dataset):
-    from fashionbench.datasets import load_manifest
-    from fashionbench.embedding import embed_splits
+    from fashionbench.data.datasets import load_manifest
+    from fashionbench.engine.embedding import embed_splits
 
     manifest = load_manifest("fmnist-c2s", tiny_dataset)
     torch.manual_seed(0)

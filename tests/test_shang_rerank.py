@@ -12,10 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fashionbench.artifacts import Embeddings, Ranking, fingerprint
-from fashionbench.errors import ContractError
-from fashionbench.rerank import top1_rerank_from_neighbours
-from fashionbench.routing import route_fusion, route_top1_neighbours
+from fashionbench.core.artifacts import Embeddings, Ranking, fingerprint
+from fashionbench.core.errors import ContractError
+from fashionbench.retrieval.rerank import top1_rerank_from_neighbours
+from fashionbench.retrieval.routing import route_fusion, route_top1_neighbours
 
 
 def _ranking(indices, distances) -> Ranking:

@@ -12,10 +12,9 @@ import json
 import numpy as np
 import pytest
 
-from fashionbench.artifacts import Embeddings, Ranking, fingerprint, save_embeddings
-from fashionbench.errors import ConfigError, ContractError
-from fashionbench.routing import (assignments, parse_route_row, route_fusion, route_search, route_stats,
-                                  route_top1_neighbours)
+from fashionbench.core.artifacts import Embeddings, Ranking, fingerprint, save_embeddings
+from fashionbench.core.errors import ConfigError, ContractError
+from fashionbench.retrieval.routing import assignments, parse_route_row, route_fusion, route_search, route_stats, route_top1_neighbours
 
 CATS = ("clothes", "shoes", "bags")
 
@@ -97,7 +96,7 @@ def test_route_search_matches_dense_brute_force(router, gallery_routing, block):
 
 def test_route_one_model_per_category_equals_plain_search_within_category():
     """With one model per category and oracle routing, each category is a plain cosine search."""
-    from fashionbench.search import search
+    from fashionbench.retrieval.search import search
 
     embs, routes = make_world(seed=2, dims=(6,))
     spec = parse_route_row({"routes": routes, "router": "oracle"})
@@ -237,7 +236,8 @@ def project(tmp_path, monkeypatch):
 
 
 def test_compose_run_fusion_and_stats(project):
-    from fashionbench.compose import fused_path, run_fusion
+    from fashionbench.core.paths import fused_path
+    from fashionbench.retrieval.compose import run_fusion
 
     root, params, embs, routes = project
     stats: dict = {}
@@ -252,8 +252,8 @@ def test_compose_run_fusion_and_stats(project):
 
 
 def test_compose_rerank_of_a_route_fusion(project):
-    from fashionbench.compose import run_fusion, run_rerank
-    from fashionbench.rerank import top1_rerank_from_neighbours
+    from fashionbench.retrieval.compose import run_fusion, run_rerank
+    from fashionbench.retrieval.rerank import top1_rerank_from_neighbours
 
     root, params, embs, routes = project
     base = run_fusion(params, "f")
@@ -270,7 +270,7 @@ def test_compose_rerank_of_a_route_fusion(project):
 
 def test_block_merge_keeps_ties_by_gallery_index():
     """Equal fused distances across blocks: the lower gallery index first, as one full search."""
-    from fashionbench.routing import fused_topk
+    from fashionbench.retrieval.routing import fused_topk
 
     g = np.array([[1, 0], [0, 1], [1, 0], [0, 1], [1, 0]], np.float32)  # rows 0, 2, 4 tie for q = (1, 0)
     q = np.array([[1, 0]], np.float32)

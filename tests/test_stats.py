@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from fashionbench.errors import ConfigError, ContractError
-from fashionbench.stats import (Claim, bootstrap_ci, bootstrap_means, paired_bootstrap_diff,
-                                verdict)
+from fashionbench.core.errors import ConfigError, ContractError
+from fashionbench.core.stats import Claim, bootstrap_ci, bootstrap_means, paired_bootstrap_diff, verdict
 
 
 def test_ci_covers_true_mean_about_95_percent() -> None:
@@ -54,7 +53,7 @@ def test_deterministic_given_seed() -> None:
 
 
 def test_bootstrap_means_blocks_resample_with_replacement(monkeypatch) -> None:
-    import fashionbench.stats as st
+    import fashionbench.core.stats as st
     x = np.arange(5, dtype=float)
     monkeypatch.setattr(st, "_BLOCK_ELEMENTS", 7)           # several blocks of 1 replicate
     means = bootstrap_means(x, n_boot=300, seed=0)

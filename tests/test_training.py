@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from fashionbench.datasets import load_manifest
-from fashionbench.embedding import embed_dataset
-from fashionbench.imaging import CropDataset
-from fashionbench.training import augment_batch, load_trained, train
+from fashionbench.data.datasets import load_manifest
+from fashionbench.engine.embedding import embed_dataset
+from fashionbench.data.imaging import CropDataset
+from fashionbench.engine.training import augment_batch, load_trained, train
 
 CFG = {"model": {"arch": "global", "backbone": "resnet18"}, "loss": {"loss": "ce"}, "epochs": 2,
        "batch_size": 16, "lr": 1e-3, "optimizer": "adam", "schedule": "cosine", "threads": 1,

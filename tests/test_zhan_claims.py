@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fashionbench.claims import CLAIMS, ClaimSpec, Comparison, evaluate_claims, load_unit_scores
-from fashionbench.errors import ContractError
-from fashionbench.stats import bootstrap_ci, paired_bootstrap_diff, paired_cluster_bootstrap_diff
+from fashionbench.papers.claims import CLAIMS, evaluate_claims, load_unit_scores
+from fashionbench.papers.base import ClaimSpec, Comparison
+from fashionbench.core.errors import ContractError
+from fashionbench.core.stats import bootstrap_ci, paired_bootstrap_diff, paired_cluster_bootstrap_diff
 
 rng = np.random.default_rng(0)
 

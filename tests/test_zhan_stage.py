@@ -14,12 +14,21 @@ import torch
 import yaml
 
 from conftest import ROOT
-from fashionbench import config, report, stages, triplets, zhan_report
-from fashionbench.errors import ConfigError, ContractError
+from fashionbench.core import config
+from fashionbench.reporting import report
+from fashionbench.papers.zhan import report as zhan_report
+import fashionbench.core.paths
+import fashionbench.pipeline.embed
+import fashionbench.pipeline.evaluate
+import fashionbench.pipeline.train
+import fashionbench.data.splits
+import fashionbench.papers.zhan.triplets
+import fashionbench.pipeline.triplet_eval
+from fashionbench.core.errors import ConfigError, ContractError
 from fashionbench.models import build_model, triplet_accuracy
-from fashionbench.papers import paper
-from fashionbench.pretrained import sha256_file
-from fashionbench.training import load_trained
+from fashionbench.papers.registry import paper
+from fashionbench.models.pretrained import sha256_file
+from fashionbench.engine.training import load_trained
 
 ROW = {"group": "zhan", "notebook": "notebooks/train.ipynb", "model": {"arch": "triplet", "backbone": "resnet18"},
        "loss": {"loss": "zhan_triplet", "margin": 1.0, "negatives": 4, "easy_fraction": 0.0},
@@ -46,10 +55,10 @@ def project(tiny_dataset, tmp_path_factory):
     mp.setenv("FASHIONBENCH_ROOT", str(root))
     out = {}
     for m in params["methods"]:
-        stages.train(params, m, progress=False)
-        stages.embed(params, m, progress=False)
-        stages.evaluate(params, m)
-        out[m] = triplets.evaluate_method(params, m, progress=False)
+        fashionbench.pipeline.train.train(params, m, progress=False)
+        fashionbench.pipeline.embed.embed(params, m, progress=False)
+        fashionbench.pipeline.evaluate.evaluate(params, m)
+        out[m] = fashionbench.pipeline.triplet_eval.evaluate_method(params, m, progress=False)
     yield root, params, out
     mp.undo()
     shutil.rmtree(root, ignore_errors=True)  # trained models: free the disk once this module is done
@@ -58,24 +67,24 @@ def project(tiny_dataset, tmp_path_factory):
 def test_select_train_rows_holds_out_items(tiny_dataset):
     manifest = pd.read_csv(tiny_dataset / "manifest.csv")
     params = _params(x=ROW, y={**ROW, "holdout": 0}, z={**ROW, "train_filter": {"category": "clothes"}})
-    tr, va = stages.select_train_rows(params, "x", manifest)
+    tr, va = fashionbench.pipeline.train.select_train_rows(params, "x", manifest)
     all_train = manifest[manifest["split"] == "train"]
     assert len(tr) + len(va) == len(all_train) and len(va) > 0
     assert not set(tr["item_id"]) & set(va["item_id"])
-    assert set(va["item_id"]) == set(triplets.holdout_split(all_train, 0.3, 0)[1])
-    tr_y, va_y = stages.select_train_rows(params, "y", manifest)
+    assert set(va["item_id"]) == set(fashionbench.data.splits.holdout_split(all_train, 0.3, 0)[1])
+    tr_y, va_y = fashionbench.pipeline.train.select_train_rows(params, "y", manifest)
     assert len(tr_y) == len(all_train) and va_y.empty
-    tr_z, va_z = stages.select_train_rows(params, "z", manifest)
+    tr_z, va_z = fashionbench.pipeline.train.select_train_rows(params, "z", manifest)
     assert set(tr_z["category"]) | set(va_z["category"]) == {"clothes"}
     with pytest.raises(ConfigError, match="methods.w.holdout"):
-        stages.select_train_rows(_params(w={**ROW, "holdout": 1.5}), "w", manifest)
+        fashionbench.pipeline.train.select_train_rows(_params(w={**ROW, "holdout": 1.5}), "w", manifest)
 
 
 def test_training_never_sees_the_validation_items(project):
     root, params, _ = project
     manifest = pd.read_csv(root / "data" / "prepared" / "manifest.csv")
-    _, val = stages.select_train_rows(params, "zhan-random-m1", manifest)
-    _, saved = load_trained(stages.model_dir("zhan-random-m1", root))
+    _, val = fashionbench.pipeline.train.select_train_rows(params, "zhan-random-m1", manifest)
+    _, saved = load_trained(fashionbench.core.paths.model_dir("zhan-random-m1", root))
     assert set(saved["item_vocab"]).isdisjoint(set(val["item_id"]))
 
 
@@ -89,8 +98,8 @@ def test_triplet_eval_outputs_agree_with_an_independent_computation(project):
     assert extra["n_val_triplets"] == len(table) and table["triplet_id"].is_unique
     # recompute from scratch: embed each image on its own, then models.zhan.triplet_accuracy
     manifest = pd.read_csv(root / "data" / "prepared" / "manifest.csv").set_index("uid")
-    model, saved = load_trained(stages.model_dir(m, root))
-    from fashionbench.imaging import crop_boxes, load_crop, IMAGENET_MEAN, IMAGENET_STD
+    model, saved = load_trained(fashionbench.core.paths.model_dir(m, root))
+    from fashionbench.data.imaging import crop_boxes, load_crop, IMAGENET_MEAN, IMAGENET_STD
 
     def feat(uid):
         row = manifest.loc[[uid]].reset_index()
@@ -106,7 +115,7 @@ def test_triplet_eval_outputs_agree_with_an_independent_computation(project):
     assert triplet_accuracy(a, p, n) == pytest.approx(sub["triplet_accuracy"].mean())
     assert np.linalg.norm(a - p, axis=1) == pytest.approx(sub["d_ap"].to_numpy(), rel=1e-5)
     # every validation triplet lies inside the held-out items; negatives are other items' consumer photos
-    _, val = stages.select_train_rows(params, m, manifest.reset_index())
+    _, val = fashionbench.pipeline.train.select_train_rows(params, m, manifest.reset_index())
     assert set(table["anchor_item"]) <= set(val["item_id"]) and (table["anchor_item"] != table["negative_item"]).all()
     assert set(manifest.loc[table["negative"], "domain"]) == {"consumer"}
     assert set(manifest.loc[table["anchor"], "domain"]) == {"shop"}
@@ -117,7 +126,7 @@ def test_triplet_eval_is_deterministic_and_same_triplets_for_every_row(project):
     t1 = pd.read_csv(root / "artifacts" / "per_triplet" / "zhan-random-m1.csv")
     t4 = pd.read_csv(root / "artifacts" / "per_triplet" / "zhan-random-m4.csv")
     assert t1["triplet_id"].tolist() == t4["triplet_id"].tolist()
-    again = triplets.evaluate_method(params, "zhan-random-m1", progress=False)
+    again = fashionbench.pipeline.triplet_eval.evaluate_method(params, "zhan-random-m1", progress=False)
     assert again == out["zhan-random-m1"]
     pd.testing.assert_frame_equal(t1, pd.read_csv(root / "artifacts" / "per_triplet" / "zhan-random-m1.csv"))
 
@@ -126,9 +135,9 @@ def test_triplet_eval_needs_a_holdout(project):
     _, params, _ = project
     bad = {**params, "methods": {**params["methods"], "nohold": {**ROW, "holdout": 0}}}
     with pytest.raises(ConfigError, match="methods.nohold.holdout"):
-        triplets.evaluate_method(bad, "nohold")
+        fashionbench.pipeline.triplet_eval.evaluate_method(bad, "nohold")
     with pytest.raises(ConfigError, match="triplet_eval"):
-        triplets.eval_settings({"triplet_eval": {"negative": 4}})
+        fashionbench.papers.zhan.triplets.eval_settings({"triplet_eval": {"negative": 4}})
 
 
 def test_report_pieces_read_this_run(project):
@@ -188,8 +197,8 @@ def test_documented_row_fails_clearly_without_the_file_and_loads_a_real_checkpoi
 
 def test_zhan_training_resumes_to_the_uninterrupted_weights(tiny_dataset, tmp_path):
     """Domain sampler + in-batch mining (the loss's own RNG, kept in its state) survive a kill."""
-    from fashionbench.imaging import CropDataset
-    from fashionbench.training import train
+    from fashionbench.data.imaging import CropDataset
+    from fashionbench.engine.training import train
 
     manifest = pd.read_csv(tiny_dataset / "manifest.csv")
     ds = CropDataset(manifest[manifest["split"] == "train"], tiny_dataset, "given", 16)

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fashionbench.errors import ConfigError, ContractError
+from fashionbench.core.errors import ConfigError, ContractError
 from fashionbench.models.zhan import triplet_accuracy
-from fashionbench.triplets import (build_triplets, holdout_split, item_categories, score_triplets,
-                                   split_rows, summarize)
+from fashionbench.papers.zhan.triplets import build_triplets, score_triplets, summarize
+from fashionbench.data.splits import holdout_split, item_categories, split_rows
 
 
 def rows(spec: list[tuple[str, str, str, str]]) -> pd.DataFrame:

@@ -164,7 +164,7 @@ def save_embeddings(path: str | os.PathLike, emb: Embeddings, storage: str = "np
     ``storage="npz"``: everything in the ``.npz`` (normal sizes). ``storage="memmap"``: the
     matrices go to ``<name>.query.npy`` / ``<name>.gallery.npy`` (see :func:`memmap_paths`;
     a matrix that already *is* that memory-mapped file, as written by
-    ``fashionbench.embedding.embed_dataset(out=...)``, is not copied), then the ``.npz`` with
+    ``fashionbench.engine.embedding.embed_dataset(out=...)``, is not copied), then the ``.npz`` with
     the rest and the matrices' shapes and SHA-256.
     """
     if storage not in STORAGES:

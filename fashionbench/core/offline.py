@@ -2,7 +2,7 @@
 
 Ultralytics downloads ``Arial.ttf`` on first use unless it finds it in its config folder: we
 put matplotlib's DejaVuSans there under both names it looks for. Run by ``make install``; safe
-to run again. Usage: ``python -m fashionbench.setup_offline``.
+to run again. Usage: ``python -m fashionbench.core.offline``.
 """
 
 from __future__ import annotations

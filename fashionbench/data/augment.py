@@ -12,7 +12,7 @@ seeded ``numpy.random.Generator``; ``expand_boxes`` does the same inside given b
 manifest's crop boxes, to expand a manifest offline); ``apply_boxes`` cuts the crops out of an
 image tensor (integer slicing, or bilinear resampling to a fixed size with ``roi_align``).
 ``expand_manifest`` turns manifest rows into the expanded training set (what a method row's
-``expansion:`` block makes ``fashionbench.stages.train`` train on; see ``expansion_settings``).
+``expansion:`` block makes ``fashionbench.pipeline.train`` train on; see ``expansion_settings``).
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ def load_dataset(params: Mapping[str, Any] | None = None,
 
     With ``with_detections`` (default) and ``artifacts/detect/boxes.csv`` present, the detect
     stage's crop boxes (``detected_*``, ``union_*``, ``fused_*``) are merged in by ``uid``
-    (:func:`fashionbench.detection_stage.merge_detected_boxes`), enabling those crop modes.
+    (:func:`merge_detected_boxes`), enabling those crop modes.
     """
     from fashionbench.data.manifest import read_manifest
     folder = prepared_dir()

@@ -67,7 +67,7 @@ def select_train_rows(params: Mapping[str, Any], method: str, manifest: pd.DataF
                       ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(training rows, held-out validation rows) of ``method``: the ``train`` split, after the
     row's ``train_filter`` ({column: value or list}); with ``holdout: f`` a share ``f`` of the
-    items (per category, seeded) is held out for validation (``fashionbench.triplets``)."""
+    items (per category, seeded) is held out for validation (``fashionbench.papers.zhan.triplets``)."""
     settings = config.method_settings(params, method)
     train_rows = manifest[manifest["split"] == "train"]
     for col, allowed in (settings.get("train_filter") or {}).items():

@@ -105,7 +105,7 @@ def union(a: object, b: object, *, missing: Literal["error", "keep_a"] = "error"
 
     ``[min(x1, x1'), min(y1, y1'), max(x2, x2'), max(y2, y2')]``. ``a`` and ``b`` must have the
     same number of rows. With ``missing="keep_a"`` a row of ``b`` that is all NaN (e.g. the
-    detector found nothing, see :func:`fashionbench.detect.best_box_per_image`) yields ``a``'s
+    detector found nothing, see :func:`fashionbench.detection.yolo.best_box_per_image`) yields ``a``'s
     box unchanged; with the default ``"error"`` any NaN raises :class:`ContractError`.
     """
     a = as_boxes(a, "union: a")

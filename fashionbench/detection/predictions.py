@@ -91,7 +91,7 @@ def fuse_predictions(preds: Sequence[pd.DataFrame], paths: Sequence[str], sizes:
     """Weighted boxes fusion of several detectors' predictions, image by image.
 
     One detector: its own boxes unchanged (nothing to fuse; ``WBF_1``). Several: on each image
-    of ``paths``, :func:`fashionbench.boxes.weighted_boxes_fusion` of every detector's boxes (a
+    of ``paths``, :func:`fashionbench.detection.boxes.weighted_boxes_fusion` of every detector's boxes (a
     detector without boxes there takes part as an empty list, as ``ensemble-boxes`` expects).
     Returns the prediction columns (``class`` is 0: fusion is class-agnostic), images in
     ``paths`` order, descending score inside an image.

@@ -1,7 +1,7 @@
 """Offline Ultralytics YOLO: dataset export, training and batched box prediction.
 
 The detector is the first step of ``shang`` (a YOLO box united with the given box, eq. 1) and
-of ``ji`` (several detectors fused with WBF, see :mod:`fashionbench.boxes`).
+of ``ji`` (several detectors fused with WBF, see :mod:`fashionbench.detection.boxes`).
 
 Nothing here may touch the network. :func:`setup_ultralytics` (called by every function
 below before Ultralytics is imported) therefore

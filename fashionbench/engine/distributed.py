@@ -4,12 +4,12 @@ A method row trains on ``nproc x nnodes`` processes when its train settings say 
 
     distributed: {nproc: 2, nnodes: 1}        # in profiles.<profile>.train or a method's row
 
-``fashionbench.stages.train`` then launches ``torchrun`` (``python -m torch.distributed.run``) on
-this module's worker, which trains with the same ``fashionbench.training.train`` loop. The
+``fashionbench.pipeline.train`` then launches ``torchrun`` (``python -m torch.distributed.run``) on
+this module's worker, which trains with the same ``fashionbench.engine.training.train`` loop. The
 design keeps a distributed run equivalent to a single-process run with the same *global* batch:
 
 - Every rank builds the same seeded list of global batches (``_epoch_generator(seed, epoch)``;
-  the samplers of ``fashionbench.samplers`` included) and takes a contiguous slice of each
+  the samplers of ``fashionbench.data.samplers`` included) and takes a contiguous slice of each
   (:func:`shard`). A slice is a whole number of sampler *units* (the K images of an identity in
   an identity-balanced batch, the shop + consumer images of an item in a domain batch), so
   each rank holds P / world complete identities and no identity is split across ranks.
@@ -42,10 +42,10 @@ Settings (``distributed:`` block; all optional): ``nproc`` (processes per node, 
 Multi-node: the DVC stage launches node 0 (``node_rank 0``, which holds rank 0 and writes the
 outputs); start every other node by hand with the same project, data and params::
 
-    python -m fashionbench.distributed launch --method <name> --node-rank <r>
+    python -m fashionbench.pipeline.train launch --method <name> --node-rank <r>
 
-CLI: ``python -m fashionbench.distributed launch --method M [--params P] [--node-rank R]``
-(runs torchrun); ``python -m fashionbench.distributed worker --method M --params P`` (what
+CLI: ``python -m fashionbench.pipeline.train launch --method M [--params P] [--node-rank R]``
+(runs torchrun); ``python -m fashionbench.pipeline.train worker --method M --params P`` (what
 torchrun runs on every rank).
 """
 

@@ -9,7 +9,7 @@ mapped through the training category vocabulary) and ``category_vocab`` [C] str.
 Large runs stream to disk: ``embed_dataset(..., out=path)`` writes each batch's features into
 a memory-mapped ``.npy`` (temp name, renamed when complete) and returns it opened read-only, so
 a gallery of millions of images never has to fit in RAM; ``embed_splits(..., out=<name>.npz)``
-does so for both splits, in the ``storage="memmap"`` layout of ``fashionbench.artifacts``.
+does so for both splits, in the ``storage="memmap"`` layout of ``fashionbench.core.artifacts``.
 ``num_workers`` decodes with ``torch.utils.data`` workers (same result for any value).
 """
 

@@ -5,11 +5,11 @@ with ``(seed, epoch)``, so an epoch's result depends only on the state at its st
 with a checkpoint written (atomically) after every epoch, a run killed at any point and resumed
 gives the same weights as an uninterrupted run.
 
-Distributed (``distributed: {nproc, nnodes}``, see :mod:`fashionbench.distributed`): under
+Distributed (``distributed: {nproc, nnodes}``, see :mod:`fashionbench.engine.distributed`): under
 torchrun every rank builds the same global batches, trains on its slice inside
 DistributedDataParallel, computes the loss of the gathered global batch, and only rank 0
 writes files. Data path (``loader: {cache, num_workers}``): with ``num_workers > 0`` batches
-are decoded by ``torch.utils.data`` workers (:func:`fashionbench.imaging.batch_loader`); the
+are decoded by ``torch.utils.data`` workers (:func:`fashionbench.data.imaging.batch_loader`); the
 result does not depend on ``num_workers``. ``device``: ``cpu`` (default) | ``cuda`` | ``auto``.
 """
 

@@ -16,7 +16,7 @@ Interface every model follows (the training loop and the embed step rely on it):
 Specs are strict: an unknown key or name is a ``ConfigError`` listing the valid ones.
 Batch composition matters for the metric losses: ``park`` with instance labels and ``ji_multi``
 need several images per item in a batch (train setting ``sampler: identity``), ``zhan_triplet``
-needs shop + consumer images of several items (``sampler: domain``); see ``fashionbench.samplers``.
+needs shop + consumer images of several items (``sampler: domain``); see ``fashionbench.data.samplers``.
 
 Model specs (``model:`` block; ``arch`` picks the class; shared keys for every arch:
 ``backbone`` (timm name, required), ``in_chans`` (3), ``output_stride`` (32; 16/8 keep larger

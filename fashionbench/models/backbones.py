@@ -8,7 +8,7 @@ Shared model-spec keys (read by ``backbone_from_spec``):
 - ``output_stride`` (default 32; 16 or 8 keep a larger final map by dilating the last stages, as
   PCB's "last stride 1" does): for a ResNet a 64 px input gives a 2x2 map at stride 32 and a 4x4
   map at stride 16.
-- ``pretrained`` (optional): ``{path, sha256, key_map}`` -> ``fashionbench.pretrained.
+- ``pretrained`` (optional): ``{path, sha256, key_map}`` -> ``fashionbench.models.pretrained.
   load_pretrained`` into the backbone (strict keys, SHA-256 verified). ``key_map`` maps
   checkpoint keys to backbone keys, ``null`` drops a key (e.g. ``fc.weight: null``).
 """

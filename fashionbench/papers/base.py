@@ -9,6 +9,8 @@ of ours.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -68,3 +70,19 @@ class Paper:
     tables: tuple[PaperTable, ...] = field(default_factory=tuple)
     notes: str = ""
     claims: tuple[ClaimSpec, ...] = field(default_factory=tuple)
+
+
+@dataclass
+class ReportContext:
+    """What a paper unit's report sections read: the run's params and the loaded results."""
+
+    paper: str
+    params: dict
+    root: Path
+    names: list[str]
+    metrics: Any
+    per_query: dict
+    mine: list[str]
+    n_boot: int
+    seed: int
+    n_examples: int = 8

@@ -42,12 +42,12 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from fashionbench.papers.registry import CLAIMS
 
 from fashionbench.core.artifacts import load_metrics
 from fashionbench.core.config import project_root
 from fashionbench.core.stats import paired_bootstrap_diff, paired_cluster_bootstrap_diff
 from fashionbench.papers.base import ClaimSpec, Comparison
+from fashionbench.papers.registry import CLAIMS
 
 __all__ = ["CLAIMS", "ClaimSpec", "Comparison", "ClaimResult", "evaluate_claims", "claims_table",
            "styled_claims_table", "load_detection_metrics", "load_unit_scores", "HOLDS", "NOT_HOLD",

@@ -17,7 +17,7 @@ def run_crop_eval(params: Mapping[str, Any], crop: str, progress: bool = True) -
     """Embed query/gallery with ``crop_eval.model``'s trained model under crop ``crop``; score it.
 
     Saves the ranking, per-query scores and metrics of row ``<model>-crop-<crop>`` through
-    :func:`fashionbench.stages.score_ranking` and returns the metrics.
+    :func:`fashionbench.pipeline.score_ranking` and returns the metrics.
     """
     from fashionbench.engine.embedding import embed_splits
     from fashionbench.engine.training import load_trained

@@ -38,7 +38,7 @@ def score_ranking(params: Mapping[str, Any], name: str, ranking: "Ranking",
     """Save ``ranking`` as row ``name``'s ranking file, with its per-query scores and metrics
     (plus ``extra`` entries, e.g. an approximate index's measured recall).
 
-    The dataset's protocol (:mod:`fashionbench.protocols.retrieval`) is applied first: a
+    The dataset's protocol (:mod:`fashionbench.retrieval.protocols.retrieval`) is applied first: a
     ranking that crosses the gallery scope is restricted to it; the per-category scores (and,
     for DeepFashion2, the official score) go to :func:`protocol_metrics_path`.
     """
@@ -79,7 +79,7 @@ def evaluate(params: Mapping[str, Any], method: str) -> dict[str, float]:
 
 def fuse(params: Mapping[str, Any], name: str) -> dict[str, float]:
     """Build fusion row ``name`` and score it; its extra numbers go to ``metrics/<name>.extra.json``
-    (:func:`fashionbench.compose.run_fusion`'s ``stats``: ``n_inputs``, routing accuracy, ...)."""
+    (:func:`fashionbench.retrieval.compose.run_fusion`'s ``stats``: ``n_inputs``, routing accuracy, ...)."""
     from fashionbench.core.paths import extra_metrics_path
     from fashionbench.retrieval.compose import run_fusion
     from fashionbench.retrieval.protocols.retrieval import rank_embeddings

@@ -44,7 +44,8 @@ DEFAULT_COMPARE = ("AP", "top1", "top10")
 #: metrics-file keys copied into metrics/postprocess_view.json by default
 DEFAULT_METRICS = ("mAP", "top1", "top10")
 _PQ_OF = {"mAP": "AP", "mAP@10": "AP@10"}
-_SOURCES = ("postprocess_view.py", "postprocess.py", "rerank.py", "compose.py", "metrics.py", "search.py", "stats.py")
+_SOURCES = ("pipeline/postprocess_view.py", "retrieval/postprocess.py", "retrieval/rerank.py", "retrieval/compose.py",
+            "retrieval/metrics.py", "retrieval/search.py", "core/stats.py")
 
 
 def view_csv(root: Path | None = None) -> Path:
@@ -100,7 +101,7 @@ def view_settings(params: Mapping[str, Any]) -> dict[str, Any]:
 
 def _sources_digest() -> str:
     h = hashlib.sha256()
-    here = Path(__file__).parent
+    here = Path(__file__).parents[1]  # the package folder
     for name in _SOURCES:
         h.update(name.encode())
         h.update((here / name).read_bytes())
@@ -117,11 +118,11 @@ def _file_digest(path: Path) -> str:
 
 def method_rows(emb: Any, steps: Mapping[str, Sequence[Mapping[str, Any]]], *, top_k: int,
                 ks: Sequence[int], compare: Sequence[str], n_boot: int, seed: int) -> pd.DataFrame:
-    """The view's rows of one embedding file (:class:`fashionbench.artifacts.Embeddings`).
+    """The view's rows of one embedding file (:class:`fashionbench.core.artifacts.Embeddings`).
 
     Row ``none`` is a plain exact search; every other row applies its steps
-    (:func:`fashionbench.compose.rank_with_steps`). Each row holds the metrics of
-    :func:`fashionbench.metrics.evaluate_ranking_detailed` and, except ``none``, for each per-query
+    (:func:`fashionbench.retrieval.compose.rank_with_steps`). Each row holds the metrics of
+    :func:`fashionbench.retrieval.metrics.evaluate_ranking_detailed` and, except ``none``, for each per-query
     column ``c`` of ``compare``: ``d_c`` (mean difference to ``none``) and its paired-bootstrap 95%
     CI ``d_c_lo``, ``d_c_hi`` over the queries.
     """

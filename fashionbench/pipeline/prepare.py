@@ -15,12 +15,12 @@ def prepare(params: Mapping[str, Any], progress: bool = True) -> dict[str, Any]:
     """Build (fmnist-c2s) or read and validate (real datasets) the active dataset; return its card.
 
     Real datasets: ``dataset.root`` is read by the reader of ``dataset.name`` with
-    ``dataset.options`` (:func:`fashionbench.datasets.load_manifest`; a missing or incomplete
+    ``dataset.options`` (:func:`fashionbench.data.datasets.load_manifest`; a missing or incomplete
     root raises the reader's :class:`ConfigError`, which names every expected file and the
     official download page), every image is ``stat``-ed (unless ``options.check_files`` is
     false), and manifest.csv + dataset.json are written together into ``data/prepared``
     atomically: on any error the previous ``data/prepared`` (or none) stays as it was. The
-    card records the protocol (:mod:`fashionbench.protocols.retrieval`), the reader's counted
+    card records the protocol (:mod:`fashionbench.retrieval.protocols.retrieval`), the reader's counted
     skips and ``images_root`` (relative to ``data/prepared`` when the root is inside the
     project, so a clone that pulls both stays valid). fmnist-c2s: ``dataset.root`` is a stamp
     folder (``datasets/fmnist-c2s``); the four Fashion-MNIST files placed there are used when

@@ -21,7 +21,7 @@ def _expanded(rows: pd.DataFrame, crop: str, settings: Mapping[str, Any], method
     """The row's ``expansion:`` (paper ``shang``, eqs. 2-4) applied to its training rows.
 
     Without an ``expansion`` block: ``(rows, crop)`` unchanged. With one: the rows expanded by
-    :func:`fashionbench.augment.expand_manifest` inside their ``crop`` boxes (the whole image for
+    :func:`fashionbench.data.augment.expand_manifest` inside their ``crop`` boxes (the whole image for
     ``full``, which needs ``width``/``height`` columns), drawn from ``numpy`` generator
     ``default_rng(seed)``: the same seed gives the same crops to every row with the same
     settings (the paper expands the data set once, offline). Returns the new rows and their crop
@@ -54,7 +54,7 @@ def train(params: Mapping[str, Any], method: str, progress: bool = True) -> list
     """Train ``method`` on the train split; returns the per-epoch history.
 
     With ``distributed: {nproc, nnodes}`` asking for more than one process, this launches
-    torchrun (:mod:`fashionbench.distributed`), whose ranks come back here to train.
+    torchrun (:mod:`fashionbench.engine.distributed`), whose ranks come back here to train.
     """
     from fashionbench.data.imaging import CropDataset, loader_settings
     from fashionbench.engine.distributed import maybe_launch
@@ -85,7 +85,7 @@ def _worker(method: str, params_file: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point (see the module docstring)."""
-    ap = argparse.ArgumentParser(prog="python -m fashionbench.distributed", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m fashionbench.pipeline.train", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     la = sub.add_parser("launch", help="run torchrun for one method on this node")
     la.add_argument("--method", required=True)

@@ -92,9 +92,11 @@ def environment(params: Mapping[str, Any] | None = None, root: Path | None = Non
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                                 cwd=root, timeout=10).stdout.strip() or "not a git checkout"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+        # the run's own outputs (dvc.lock, metrics/, reports/) change while it runs: only inputs count
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                ":!dvc.lock", ":!metrics", ":!reports"], capture_output=True,
                                text=True, cwd=root, timeout=10).stdout.strip()
-        rows.append(("git commit", commit + (" (+ uncommitted changes)" if dirty else "")))
+        rows.append(("git commit", commit + (" (UNCOMMITTED changes to code or params)" if dirty else " (clean)")))
     except (OSError, subprocess.SubprocessError):
         rows.append(("git commit", "unknown"))
     try:

@@ -15,7 +15,7 @@ Fusion kinds (``kind:``), each a function registered in :data:`FUSIONS`:
   predictions, or ``router: oracle``) and searched only against that category's gallery with
   that category's models, by the mean of their cosine distances (eq. 4). The row names
   ``routes: {category: [methods]}``, ``router`` and ``gallery_routing`` instead of ``inputs``;
-  its output is a ranking (:mod:`fashionbench.routing`).
+  its output is a ranking (:mod:`fashionbench.retrieval.routing`).
 
 Every fusion row also writes ``metrics/<row>.extra.json`` (flat numbers, :func:`run_fusion`'s
 ``stats``): ``n_inputs``, plus the kind's own numbers (``route``: the router's accuracy on
@@ -119,7 +119,7 @@ def _concat_train(embs: Sequence[Embeddings], weights: Sequence[float] | None) -
 
 @register_fusion("route")
 def route(embs: Sequence[Embeddings], row: Mapping[str, Any]) -> Ranking:
-    """Category-routed mean-distance fusion (paper ``shang``; :func:`fashionbench.routing.route_fusion`)."""
+    """Category-routed mean-distance fusion (paper ``shang``; :func:`fashionbench.retrieval.routing.route_fusion`)."""
     from fashionbench.retrieval.routing import route_fusion
 
     return route_fusion(embs, row)
@@ -236,7 +236,7 @@ def _rerank_fused_ranking(params: Mapping[str, Any], name: str, row: Mapping[str
     """The ``top1`` step on a fusion whose output is a ranking (module docstring).
 
     The top-1's neighbours come from the fusion kind's :data:`TOP1_NEIGHBOURS` (the same
-    distance that made the ranking); then :func:`fashionbench.rerank.top1_rerank_from_neighbours`
+    distance that made the ranking); then :func:`fashionbench.retrieval.rerank.top1_rerank_from_neighbours`
     (rank 1 kept; ranks 2..depth = the neighbours, skipping the top-1, padding and repeats; then
     the rest of the query's list without the placed items, in order, cut to its length K).
     """
@@ -297,7 +297,7 @@ def rank_with_steps(src: Embeddings, steps: Sequence[Mapping[str, Any]], top_k: 
                     where: str = "steps") -> Ranking:
     """Apply post-processing ``steps`` (see the module docstring) to ``src``; return the ranking.
 
-    Feature steps run in order through :func:`fashionbench.postprocess.apply_steps` (with the
+    Feature steps run in order through :func:`fashionbench.retrieval.postprocess.apply_steps` (with the
     file's train-split features, ``extra_train``, when it has them: ``pca_whiten`` ``fit_on:
     train``); a final ranking step (``k_reciprocal``, ``top1``) produces the ranking, else it is
     a plain exact search. ``name`` becomes the ranking's model name; ``where`` names the

@@ -15,7 +15,7 @@ distance block, one model's similarity block and argpartition's index block). Fo
 every model's chunk x G similarities are accumulated into one block and the k smallest
 distances are taken with ``numpy.argpartition``; a Q x G matrix is never held.
 
-Tie rule (as :mod:`fashionbench.search`): equal fused distances are ordered by ascending
+Tie rule (as :mod:`fashionbench.retrieval.search`): equal fused distances are ordered by ascending
 gallery index, also where the cut at ``k`` splits a group of equal distances. When ``k > G``
 the rows end in index ``-1`` with distance ``+inf``.
 """

@@ -18,7 +18,7 @@ Notation, for one query ``q``: the gallery is ranked by similarity ``s(q, g) = q
     counts the scored ones.
 
 Tie rule: gallery items with equal similarity are ranked by ascending gallery index (a stable
-sort of ``-s``), the same rule as :mod:`fashionbench.search`. So the 0-based rank of gallery
+sort of ``-s``), the same rule as :mod:`fashionbench.retrieval.search`. So the 0-based rank of gallery
 item ``r`` is ``#{j : s_j > s_r} + #{j < r : s_j == s_r}``. Similarities are computed in float32
 (``query @ gallery.T``) and compared exactly.
 

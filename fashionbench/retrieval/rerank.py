@@ -12,7 +12,7 @@ Top-1 re-rank
     neighbours, then the rest of the query's list (paper ``shang``, section III.C).
     :func:`top1_rerank_from_neighbours` applies the same rule with the top-1's neighbours given
     per query (a routed fusion's neighbours depend on the query's category:
-    :mod:`fashionbench.routing`).
+    :mod:`fashionbench.retrieval.routing`).
 """
 
 from __future__ import annotations
@@ -556,7 +556,7 @@ def top1_rerank_from_neighbours(ranking: Ranking, neighbours: np.ndarray, neighb
     ``neighbours[q]`` [Q, M] lists the gallery neighbours (nearest first, -1 padding; the top-1
     itself may be among them and is skipped) of ``ranking.indices[q, 0]`` under whatever
     distance the caller's ranking uses — e.g. the routed, fused distance of a ``route`` fusion
-    (:func:`fashionbench.routing.route_top1_neighbours`), where the neighbours of the same
+    (:func:`fashionbench.retrieval.routing.route_top1_neighbours`), where the neighbours of the same
     gallery image can differ between queries routed to different categories.
     ``neighbour_distances`` [Q, M] are in the ranking's distance units. Same rules as
     :func:`top1_rerank`: rank 1 stays the top-1; ranks 2..``depth`` take the neighbours in

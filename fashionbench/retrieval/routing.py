@@ -1,7 +1,7 @@
 """Category-routed multi-model distance fusion and its top-1 re-rank (paper ``shang``, section III).
 
 A ``route`` fusion row (``fusions:`` in params.yaml, kind ``route``; registered in
-:mod:`fashionbench.compose`) describes shang's search:
+:mod:`fashionbench.retrieval.compose`) describes shang's search:
 
 .. code-block:: yaml
 
@@ -27,11 +27,11 @@ A ``route`` fusion row (``fusions:`` in params.yaml, kind ``route``; registered 
 2. **Distance fusion (eq. 4).** Within category ``c`` with models ``m = 1..M``
    (``routes[c]``), the distance is the mean of the models' cosine distances,
    ``d(q, g) = 1/M * sum_m (1 - q_m . g_m)`` (L2-normalised features, checked), computed by
-   :func:`fashionbench.fusion.fuse_search` in query chunks (no query x gallery matrix). Ties
+   :func:`fashionbench.retrieval.fusion.fuse_search` in query chunks (no query x gallery matrix). Ties
    are ordered by ascending gallery index; a category with fewer than ``k`` gallery images
    gives lists padded with index -1 / distance inf.
 3. **Top-1 re-rank** (:func:`route_top1_neighbours` +
-   :func:`fashionbench.rerank.top1_rerank_from_neighbours`, the ``top1`` step of a ``reranks:``
+   :func:`fashionbench.retrieval.rerank.top1_rerank_from_neighbours`, the ``top1`` step of a ``reranks:``
    row whose input is a route fusion): the neighbours of a query's top-1 gallery image ``t``
    are searched with the **same routed, fused distance** — among the gallery images of the
    query's category, with that category's models, ``d(t, n) = 1/M * sum_m (1 - t_m . n_m)``.
@@ -179,7 +179,7 @@ def fused_topk(queries: Sequence[np.ndarray], galleries: Sequence[np.ndarray], r
     ``queries[m]`` [n, D_m] and ``galleries[m]`` [G, D_m] are model m's L2-normalised features;
     ``rows`` (sorted gallery indices) is the searched subset. The subset is searched in blocks of
     ``gallery_block`` rows (default: ~64 MB of gathered features) with
-    :func:`fashionbench.fusion.fuse_search`, and the block lists are merged by (distance, index).
+    :func:`fashionbench.retrieval.fusion.fuse_search`, and the block lists are merged by (distance, index).
     Returns ``(indices into the full gallery int64 [n, k], distances float32 [n, k])``, ascending,
     ties by gallery index, padded with -1 / inf when ``rows`` has fewer than ``k`` entries.
     """
@@ -229,7 +229,7 @@ def route_search(embs: Mapping[str, Embeddings], spec: RouteSpec, k: int, *, chu
 def route_fusion(embs: Sequence[Embeddings], row: Mapping[str, Any], *, where: str = "fusions.<row>") -> Ranking:
     """The ``route`` fusion kind: a :class:`Ranking` of every query (module docstring).
 
-    ``row["inputs"]`` names ``embs`` in order (set by :func:`fashionbench.compose.run_fusion`),
+    ``row["inputs"]`` names ``embs`` in order (set by :func:`fashionbench.retrieval.compose.run_fusion`),
     ``row["top_k"]`` is the list length.
     """
     spec = parse_route_row({k: v for k, v in row.items() if k != "inputs"}, where)

@@ -3,7 +3,7 @@
 Similarity is the inner product ``q . g``; higher is closer. The search is exact
 (``faiss.IndexFlatIP``; a GPU copy of it when ``faiss.get_num_gpus() > 0``).
 
-Tie rule (shared with :mod:`fashionbench.metrics` and :mod:`fashionbench.fusion`): gallery items
+Tie rule (shared with :mod:`fashionbench.retrieval.metrics` and :mod:`fashionbench.retrieval.fusion`): gallery items
 with equal similarity are ranked by ascending gallery index, as a stable sort of ``-similarity``
 would rank them. faiss does not promise this, neither inside the returned list nor at its end
 (a group of equal similarities cut by ``k``), so :func:`search` asks faiss for a few more

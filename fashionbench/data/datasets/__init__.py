@@ -32,7 +32,7 @@ import pandas as pd
 from fashionbench.core.errors import ConfigError
 from fashionbench.data.manifest import validate_manifest
 
-#: dataset name -> module under fashionbench.datasets exposing ``load(root, **options) -> DataFrame``
+#: dataset name -> module under fashionbench.data.datasets exposing ``load(root, **options) -> DataFrame``
 READERS: dict[str, str] = {
     "fmnist-c2s": "fmnist_c2s",
     "inshop": "inshop",

@@ -25,7 +25,7 @@ import pandas as pd
 
 from fashionbench.core.errors import ConfigError, ContractError
 
-logger = logging.getLogger("fashionbench.datasets")
+logger = logging.getLogger("fashionbench.data.datasets")
 
 #: what to do with query rows whose ``item_id`` has no gallery row
 OrphanPolicy = Literal["error", "skip", "keep"]

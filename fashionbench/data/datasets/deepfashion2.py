@@ -20,7 +20,7 @@ with style > 0 are ``query``, shop items (any style) are ``gallery``, and user i
 style 0 (``ignore`` in that protocol) are dropped and counted; every ``train`` item is
 ``train``. The official metric counts every style > 0 query item, so query items without a
 gallery match are kept by default (``orphan_queries='keep'``) and counted. For the official
-detection-based score use :mod:`fashionbench.protocols.deepfashion2`.
+detection-based score use :mod:`fashionbench.retrieval.protocols.deepfashion2`.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Reader for a dataset that arrives as a ready manifest (e.g. a private JD AI Fashion copy).
 
 ``root`` holds exactly one of ``manifest.csv`` or ``manifest.parquet`` with the columns of
-:mod:`fashionbench.manifest` (``uid, path, item_id, category, domain, split, x1, y1, x2, y2``
+:mod:`fashionbench.data.manifest` (``uid, path, item_id, category, domain, split, x1, y1, x2, y2``
 plus optional ones); ``path`` is relative to ``root``. The file is validated row by row
-(:func:`fashionbench.manifest.validate_manifest`): the first bad row is named by its data row,
+(:func:`fashionbench.data.manifest.validate_manifest`): the first bad row is named by its data row,
 CSV line and ``uid``. Image files are ``stat``-ed unless ``check_files=False``.
 
 A query row whose ``item_id`` has no gallery row is an error by default (``orphan_queries``:
@@ -40,7 +40,7 @@ def load(root: str | os.PathLike, *, check_files: bool = True,
     found = [rootp / n for n in NAMES if (rootp / n).is_file()] if rootp.is_dir() else []
     if not found:
         raise ConfigError(f"manifest: no manifest under {str(rootp)!r}; expected exactly one of "
-                          f"{rootp / NAMES[0]} or {rootp / NAMES[1]} with the columns of fashionbench.manifest "
+                          f"{rootp / NAMES[0]} or {rootp / NAMES[1]} with the columns of fashionbench.data.manifest "
                           f"(paths relative to that folder)")
     if len(found) > 1:
         raise ConfigError(f"manifest: both {found[0]} and {found[1]} exist; keep exactly one")

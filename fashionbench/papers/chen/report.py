@@ -15,8 +15,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+from IPython.display import Markdown, display
 
 from fashionbench.core.errors import ConfigError
+from fashionbench.papers.base import ReportContext
 
 
 def feature_map_size(model_spec: Mapping[str, Any], img_size: int) -> tuple[int, int]:
@@ -70,3 +72,18 @@ def plot_partitions(partitions: Sequence[str], h: int, w: int, title: str = "") 
     fig.suptitle(title or f"part masks on the {h}x{w} feature map", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def extra_sections(ctx: ReportContext) -> None:
+    """chen: what each row pooled (feature-map size, partitions) and the partition masks."""
+    from fashionbench.models.mgpa import resolve_partitions
+
+    chen_rows = [n for n in ctx.mine if n in ctx.params['methods']]
+    display(Markdown("### chen: what each row pooled\n"
+                     "Backbone, input size and the conv5 feature-map size of this run, the partitions and the "
+                     "test-time feature (concatenation of the reduced part features)."))
+    table = rows_table(ctx.params, chen_rows)
+    display(table)
+    if 'chen-all' in table.index:
+        h, w = (int(v) for v in table.loc['chen-all', 'feature map'].split('x'))
+        plot_partitions(resolve_partitions('all'), h, w)  # shown by the inline backend at the cell's end

@@ -11,7 +11,7 @@
 Everything "ours" is read from the per-query files this code wrote
 (``artifacts/per_query/<row>.csv``); Acc@k is the per-query ``top<k>`` column (1 when an item of
 the query's product is within the first k results). The DeepFashion2 official protocol (detected
-query boxes, IoU >= 0.5, pair_id and style) is :mod:`fashionbench.protocols.deepfashion2`; on
+query boxes, IoU >= 0.5, pair_id and style) is :mod:`fashionbench.retrieval.protocols.deepfashion2`; on
 fmnist-c2s the same rule reduces to item ids.
 """
 
@@ -22,8 +22,10 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import pandas as pd
+from IPython.display import Markdown, display
 
 from fashionbench.core.stats import bootstrap_ci, paired_bootstrap_diff
+from fashionbench.papers.base import ReportContext
 
 PAPER = "ji"
 
@@ -149,3 +151,18 @@ def ablation_table(per_query: Mapping[str, pd.DataFrame], *, base: str = "ji-con
         rec["queries"] = n
         out.append(rec)
     return pd.DataFrame(out).set_index("step") if out else pd.DataFrame()
+
+
+def extra_sections(ctx: ReportContext) -> None:
+    """ji's Table 6 and Table 7 analogues (concatenation; each post-processing step on vs off)."""
+    display(Markdown("### Table 6 analogue: single models vs their concatenation\n"
+                     "Acc@k = top-k hit rate (metrics `top1`, `top10`) with 95% bootstrap CIs over queries; "
+                     "the gain row is a paired bootstrap. On DeepFashion2 the official protocol "
+                     "(`fashionbench.retrieval.protocols.deepfashion2`) scores detected boxes; here, the same rule with item ids."))
+    with pd.option_context('display.max_colwidth', None):
+        display(concat_table(ctx.per_query, n_boot=ctx.n_boot, seed=ctx.seed))
+    display(Markdown("### Table 7 / section 3.4 analogue: each post-processing step on vs off (on top of `ji-concat`)\n"
+                     "Parameters: the `reranks:` rows `ji-pcaw`, `ji-qe`, `ji-dba`, `ji-kreciprocal` in params.yaml. "
+                     "The same steps on every method: the post-processing view of reports/comparison.html."))
+    with pd.option_context('display.max_colwidth', None):
+        display(ablation_table(ctx.per_query, n_boot=ctx.n_boot, seed=ctx.seed))

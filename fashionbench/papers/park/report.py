@@ -16,11 +16,11 @@ true category to ``metrics/<method>.extra.json`` (flat numbers; read by the pape
   never saw in training: left out and counted), ``category_n_classes``.
 
 Categories are read from the manifest column the row trained on (``category_column``, default
-``category``; see :func:`fashionbench.stages.with_category_column`).
+``category``; see :func:`fashionbench.pipeline.with_category_column`).
 
 Top-k rule (:func:`true_label_rank`): the true class's rank is 1 + the number of classes
 scoring strictly higher + the number of classes with an equal score and a lower class index
-(ties go to the lower index, as gallery ties do in :mod:`fashionbench.metrics`); a hit at k
+(ties go to the lower index, as gallery ties do in :mod:`fashionbench.retrieval.metrics`); a hit at k
 means rank <= k.
 """
 
@@ -31,8 +31,10 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from IPython.display import Markdown, display
 
 from fashionbench.core.errors import ConfigError, ContractError
+from fashionbench.papers.base import ReportContext
 
 #: defaults of the ``category_eval:`` block of params.yaml
 EVAL_DEFAULTS: dict[str, Any] = {"methods": [], "splits": ["query", "gallery"], "ks": [1, 3, 5]}
@@ -148,3 +150,16 @@ def topk_difference_table(per_query: Mapping[str, pd.DataFrame], pairs: Sequence
             out.append({"a": a, "b": b, "k": k, "top-k a": va.mean(), "top-k b": vb.mean(), "a - b": diff,
                         "95% CI": f"[{lo:+.4f}, {hi:+.4f}]", "n_queries": len(va)})
     return pd.DataFrame(out)
+
+
+def extra_sections(ctx: ReportContext) -> None:
+    """park's category prediction table (Table 2 analogue) and the claim's comparisons at every k."""
+    display(Markdown("### park: category prediction (Table 2 analogue)\n"
+                     "Top-k accuracy (%) of each row's category head (the OC path) on the query photos and the "
+                     "gallery images, fine categories, 95% bootstrap CIs over images (category_eval stage)."))
+    display(category_table([n for n in ctx.mine if n in ctx.params['methods']], ctx.root / 'metrics'))
+    display(Markdown("### park: the claim's comparisons at every k (Figures 3-4)\n"
+                     "Paired bootstrap over queries of the top-k accuracy difference; claim park-1 is decided on top-20."))
+    with pd.option_context('display.max_colwidth', None):
+        display(topk_difference_table(ctx.per_query, [("park-oc-is", "park-oc"), ("park-oc", "park-oc-os")],
+                                      n_boot=ctx.n_boot, seed=ctx.seed).round(4))

@@ -26,9 +26,11 @@ from typing import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from IPython.display import Markdown, display
 
 from fashionbench.core.artifacts import Ranking
 from fashionbench.core.stats import bootstrap_ci, paired_bootstrap_diff
+from fashionbench.papers.base import ReportContext
 
 PAPER = "shang"
 FUSION, ORACLE, RERANK, CLASSIFIER = "shang-fusion", "shang-fusion-oracle", "shang-fusion-rerank", "shang-classifier"
@@ -190,3 +192,35 @@ def plot_before_after(before: Ranking, after: Ranking, manifest: pd.DataFrame, r
                  fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def extra_sections(ctx: ReportContext) -> None:
+    """shang's routed rows, per-category table, routing cost, training curves and re-rank examples."""
+    from fashionbench.core import config
+    from fashionbench.core.artifacts import load_ranking
+    from fashionbench.core.paths import ranking_path
+    from fashionbench.data.prepared import load_dataset
+    from fashionbench.reporting import report
+
+    manifest, images_root = load_dataset()
+    display(Markdown("### shang: every routed row\nSingles = one final-layer size, routed by `shang-classifier`; "
+                     "fusion = mean distance of the four sizes (eq. 4); oracle = true categories (labelled); "
+                     "re-rank = top-1 re-rank on the fusion. Mean and 95% bootstrap CI over queries."))
+    display(rows_table(ctx.per_query, ctx.names, n_boot=ctx.n_boot, seed=ctx.seed))
+    display(Markdown("### Per category (true category of the query): mAP [95% CI]"))
+    display(per_category_table(ctx.per_query, ctx.names, manifest, n_boot=ctx.n_boot, seed=ctx.seed))
+    display(Markdown("### The category classifier: routing accuracy and what its errors cost\n"
+                     "From the fuse stage (`metrics/shang-fusion.extra.json`); the cost is the paired-bootstrap "
+                     "difference between ORACLE routing (`shang-fusion-oracle`) and classifier routing (`shang-fusion`)."))
+    for _, tab in routing_tables(ctx.root / 'metrics', ctx.per_query, n_boot=ctx.n_boot, seed=ctx.seed).items():
+        display(tab)
+    display(Markdown("### Training curves and measured training cost"))
+    report.show(plot_training_curves(list(ctx.params['methods']), ctx.root / 'artifacts' / 'models'))
+    display(training_cost_table(list(ctx.params['methods']), ctx.root / 'artifacts' / 'models'))
+    if ranking_path(FUSION).is_file() and ranking_path(RERANK).is_file():
+        display(Markdown("### Example queries before and after the top-1 re-rank\n"
+                         "Queries drawn (seeded) among those whose top-10 the re-rank changed."))
+        qc, gc = config.crop_settings(ctx.params, FUSION)
+        report.show(plot_before_after(load_ranking(ranking_path(FUSION)), load_ranking(ranking_path(RERANK)),
+                                      manifest, images_root, n_queries=min(4, ctx.n_examples), seed=ctx.seed,
+                                      query_crop=qc, gallery_crop=gc), jpeg=True)

@@ -45,7 +45,7 @@ PAPER = Paper(
            "150k-image gallery: not comparable with ours."),
     claims=(
     # zhan: the paper's metric (Tables I-II) is validation triplet accuracy; one row per triplet,
-    # bootstrap clusters = anchor items (the triplet_eval stage, fashionbench.triplets)
+    # bootstrap clusters = anchor items (the triplet_eval stage, fashionbench.papers.zhan.triplets)
     ClaimSpec("zhan-1", "zhan", "ImageNet-initialised beats random init",
               "triplet_accuracy", (Comparison("zhan-imagenet-m1", "zhan-random-m1"),),
               "ImageNet-pretrained ResNet-18 weights: no installed package ships them; the row is a "

@@ -2,10 +2,10 @@
 
 Everything shown is read from artifacts of this run: the ``triplet_eval`` stage's
 ``metrics/<row>.extra.json`` and ``artifacts/per_triplet/<row>.csv`` (see
-``fashionbench.triplets``), the shared evaluate stage's ``metrics/<row>.json`` and
+``fashionbench.papers.zhan.triplets``), the shared evaluate stage's ``metrics/<row>.json`` and
 ``artifacts/per_query/<row>.csv``, and the rows' settings in params.yaml. The CIs of triplet
 accuracy are cluster-bootstrap CIs (clusters = anchor items,
-:func:`fashionbench.stats.paired_cluster_bootstrap_diff` against zero).
+:func:`fashionbench.core.stats.paired_cluster_bootstrap_diff` against zero).
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ from typing import Any, Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from IPython.display import Markdown, display
 
 from fashionbench.core import config
+from fashionbench.papers.base import ReportContext
 
 PAPER = "zhan"
 
@@ -149,3 +151,20 @@ def ap_claims(per_query: Mapping[str, pd.DataFrame], *, n_boot: int = 1000, seed
     specs = [replace(c, metric="AP", scores="per_query", unit="query_id", cluster=None,
                      text=c.text + " — on retrieval AP") for c in CLAIMS if c.paper == PAPER]
     return evaluate_claims(per_query, specs, n_boot=n_boot, seed=seed)
+
+
+def extra_sections(ctx: ReportContext) -> None:
+    """zhan's triplet-accuracy table, margin plot and the claims re-read on retrieval AP."""
+    from fashionbench.papers.claims import styled_claims_table
+
+    display(Markdown("### zhan: every triplet row of this run\n"
+                     "Validation triplet accuracy (the paper's metric, Tables I-II) on one fixed set of triplets from "
+                     "the held-out items, with a 95% cluster-bootstrap CI (clusters = anchor items), its hard / easy "
+                     "parts, the same rule on the training items, and retrieval mAP (Table III's metric)."))
+    with pd.option_context('display.max_colwidth', None):
+        display(row_settings(ctx.params))
+        display(triplet_table(ctx.params, ctx.root, n_boot=ctx.n_boot, seed=ctx.seed))
+    plot_margins(ctx.params, ctx.root, n_boot=ctx.n_boot, seed=ctx.seed)  # shown by the inline backend (once)
+    display(Markdown("### zhan: the same comparisons on retrieval AP\n"
+                     "Not the paper's metric for these claims; shown because retrieval is what the benchmark is for."))
+    display(styled_claims_table(ap_claims(ctx.per_query, n_boot=ctx.n_boot, seed=ctx.seed)))

@@ -31,7 +31,7 @@ The ``triplet_eval`` stage (:func:`evaluate_method`) writes, for one method row:
   file), ``anchor``, ``positive``, ``negative`` (uids), ``anchor_item``, ``negative_item``,
   ``category``, ``hard`` (bool), ``d_ap``, ``d_an`` and ``triplet_accuracy`` (1.0 right,
   0.0 wrong: its mean is the triplet accuracy). Claims bootstrap these rows with the anchor
-  item as the resampling cluster (``fashionbench.claims``).
+  item as the resampling cluster (``fashionbench.papers.claims``).
 - ``metrics/<method>.extra.json`` — flat numbers: ``triplet_accuracy`` (all validation
   triplets), ``triplet_accuracy_hard``, ``triplet_accuracy_easy`` (when the set has easy
   triplets), ``train_triplet_accuracy`` (the same rule applied to the training items: the

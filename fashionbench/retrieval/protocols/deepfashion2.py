@@ -227,7 +227,7 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pairwise IoU of ``x1 y1 x2 y2`` boxes ``[N, 4]`` x ``[M, 4]`` -> ``[N, M]``, pycocotools-style.
 
     No ``+1``; an empty intersection or a zero-area box gives 0 (``maskUtils.iou`` with
-    ``iscrowd = 0``). Unlike :func:`fashionbench.boxes.iou` it accepts zero-area boxes, which a
+    ``iscrowd = 0``). Unlike :func:`fashionbench.detection.boxes.iou` it accepts zero-area boxes, which a
     submission may contain.
     """
     a = np.asarray(a, dtype=np.float64).reshape(-1, 4)

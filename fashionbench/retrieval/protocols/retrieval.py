@@ -1,7 +1,7 @@
 """Each dataset's retrieval protocol: which gallery a query is ranked against, and the breakdown.
 
 The manifest already encodes *who* is a query and *who* is in the gallery (the readers apply
-each dataset's official split rule, see :mod:`fashionbench.datasets`), and a hit is always
+each dataset's official split rule, see :mod:`fashionbench.data.datasets`), and a hit is always
 "same ``item_id``". Two things remain that differ between the papers' protocols, and they are
 described here per dataset name (:data:`PROTOCOLS`):
 
@@ -25,7 +25,7 @@ show`` reads it) under keys ``<metric>/<category>``: ``top10/dresses``, ``mAP/dr
 characters outside ``[A-Za-z0-9_.-]`` have them replaced by ``_``: ``WOMEN/Dresses`` ->
 ``WOMEN_Dresses``). A category whose queries all lack a gallery match has only the two counts.
 For DeepFashion2 the same file also holds the official Track-2 score under ``official/...``
-(:func:`fashionbench.protocols.deepfashion2.score_ranking`).
+(:func:`fashionbench.retrieval.protocols.deepfashion2.score_ranking`).
 
 A generic manifest (``dataset.name: manifest``) may set both fields with
 ``dataset.protocol: {gallery_scope: category, category_column: subcategory}`` in params.yaml
@@ -158,7 +158,7 @@ def scoped_ranking(emb: Embeddings, k: int, query_groups: Sequence[str], gallery
 
     Indices refer to the full gallery (the embedding file's order); a query whose group has
     fewer than ``k`` gallery rows gets a list padded with ``-1`` (distance ``+inf``). Ties
-    follow :mod:`fashionbench.search` (ascending gallery index), so the result equals a full
+    follow :mod:`fashionbench.retrieval.search` (ascending gallery index), so the result equals a full
     ranking with the other groups' rows removed (:func:`restrict_ranking`).
     """
     from fashionbench.retrieval.search import search
@@ -220,7 +220,7 @@ def per_category_scores(per_query: pd.DataFrame, query_ids: Sequence[str],
                         query_groups: Sequence[str]) -> dict[str, float | int]:
     """Per-category means of the per-query scores, as flat ``<metric>/<category>`` keys.
 
-    ``per_query`` is the table of :func:`fashionbench.metrics.evaluate_ranking_detailed` (one
+    ``per_query`` is the table of :func:`fashionbench.retrieval.metrics.evaluate_ranking_detailed` (one
     row per *scored* query, column ``query_id``); ``query_ids``/``query_groups`` list *every*
     query of the ranking with its category, so that queries without a gallery match are
     counted per category (``n_without_match/<cat>``). ``AP`` becomes ``mAP``, ``AP@k``
@@ -272,7 +272,7 @@ def rank_embeddings(emb: Embeddings, k: int, manifest: pd.DataFrame, proto: Retr
                     index: Any = None) -> Ranking:
     """Top-``k`` ranking of an embedding file under ``proto`` (scoped search when it has a scope).
 
-    ``index``: an ``eval.index`` block (``fashionbench.search.index_spec``); an approximate
+    ``index``: an ``eval.index`` block (``fashionbench.retrieval.search.index_spec``); an approximate
     index is used for unscoped search only (a scoped search is exact; asking for both is an error).
     """
     from fashionbench.retrieval.search import index_spec, to_ranking
