@@ -16,7 +16,7 @@ export YOLO_CONFIG_DIR := $(CURDIR)/.cache/ultralytics
 export MPLCONFIGDIR := $(CURDIR)/.cache/matplotlib
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install repro test test-fast lab clean-outputs
+.PHONY: install repro test test-fast verify check lab clean-outputs
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,17 @@ test: $(STAMP)  ## the test suite, including an end-to-end `dvc repro` of the ti
 
 test-fast: $(STAMP)  ## the test suite without the end-to-end pipeline run
 	$(BIN)/python -m pytest -q -ra -m "not slow"
+
+verify: $(STAMP)  ## a clean clone of HEAD in a temp folder, the tiny CI subset from scratch, metrics compared exactly with tests/data/tiny-metrics
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  git clone -q "$(CURDIR)" "$$tmp/fashionbench" && \
+	  { [ -d "$(CURDIR)/../shared" ] && ln -s "$(abspath $(CURDIR)/../shared)" "$$tmp/shared" || true; } && \
+	  echo "verify: clean clone of $$(git rev-parse --short HEAD) in $$tmp" && \
+	  cd "$$tmp/fashionbench" && PYTHONPATH="$$tmp/fashionbench" $(CURDIR)/$(BIN)/python -m pytest -q -p no:cacheprovider \
+	    tests/test_pipeline.py -k "reference"
+
+check: $(STAMP)  ## validate params.yaml (every row under every profile) without running anything
+	$(BIN)/python -m fashionbench.cli check
 
 lab: $(STAMP)  ## JupyterLab on the notebooks, offline
 	$(BIN)/jupyter lab notebooks/ --no-browser $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) \

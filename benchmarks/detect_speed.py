@@ -70,7 +70,7 @@ def main() -> None:
         paths = make_images(tmp, args.n_images, *args.image_size)
         for imgsz in args.imgsz:
             for batch in args.batch:
-                run = lambda: detect.predict_boxes(weights, paths, imgsz=imgsz, batch=batch, conf=args.conf,
+                run = lambda: detect.predict_boxes(weights, paths, sha256=detect.weights_sha256(weights), imgsz=imgsz, batch=batch, conf=args.conf,
                                                    config_dir=args.config_dir)
                 run()  # warm-up: model load, predictor setup
                 times, n_boxes = [], 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -57,3 +58,22 @@ def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("fmnist") / "prepared"
     fmnist_c2s.build(out, TINY_BUILD, project_root=ROOT, progress=False)
     return out
+
+
+#: folders of a working project that a copy for an end-to-end run leaves out (at the project root only:
+#: ``data`` is also the package's ``fashionbench/data`` floor)
+_ROOT_ONLY = {".venv", ".git", "data", "artifacts", ".cache", "cache", "tmp", "runs", "scratch", "reports",
+              "metrics", "dvc.lock"}
+_EVERYWHERE = shutil.ignore_patterns("__pycache__", "*.egg-info", ".pytest_cache")
+
+
+def project_copy_ignore(root):
+    """``shutil.copytree`` ignore function for a copy of the project at ``root``."""
+    root = Path(root).resolve()
+
+    def ignore(folder, names):
+        out = set(_EVERYWHERE(folder, names))
+        if Path(folder).resolve() == root:
+            out |= {n for n in names if n in _ROOT_ONLY}
+        return out
+    return ignore

@@ -198,7 +198,7 @@ import numpy as np, torch
 sys.path.insert(0, {test_dir!r})
 from test_detect import make_dataset
 from pathlib import Path
-from fashionbench import detect
+from fashionbench.detection import yolo as detect
 
 work = Path({work!r})
 df = make_dataset(work / "imgs")
@@ -209,7 +209,7 @@ data_yaml = detect.export_yolo_dataset(df, work / "imgs", work / "yolo", config_
 weights = detect.train_detector(data_yaml, "yolov8n.yaml", imgsz=64, epochs=1, seed=0, batch=4,
                                 out_dir=work / "run", config_dir=work / "cfg")
 paths = [str(work / "imgs" / p) for p in df["path"].unique()]
-pred = detect.predict_boxes(weights, paths, imgsz=64, batch=5, config_dir=work / "cfg")
+pred = detect.predict_boxes(weights, paths, imgsz=64, batch=5, config_dir=work / "cfg", sha256=detect.weights_sha256(weights))
 after = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(), random.random(), np.random.rand())
 pred.to_csv(work / "pred.csv", index=False)
 offline_attempts = list(ATTEMPTS)
@@ -302,8 +302,8 @@ def test_predict_in_process_batching_and_best_box(trained, tmp_path, config_dir,
     big = tmp_path / "big.png"
     Image.open(paths[0]).resize((128, 96)).save(big)
     paths = paths + [str(big)]
-    one = detect.predict_boxes(weights, paths, imgsz=64, batch=1, config_dir=config_dir)
-    many = detect.predict_boxes(weights, paths, imgsz=64, batch=4, config_dir=config_dir)
+    one = detect.predict_boxes(weights, paths, imgsz=64, batch=1, config_dir=config_dir, sha256=detect.weights_sha256(weights))
+    many = detect.predict_boxes(weights, paths, imgsz=64, batch=4, config_dir=config_dir, sha256=detect.weights_sha256(weights))
     assert len(one) > 0 and list(one.dtypes.astype(str))[1:] == ["float64"] * 5 + ["int64"]
     pd.testing.assert_frame_equal(one[["path", "class"]], many[["path", "class"]])
     np.testing.assert_allclose(one[["x1", "y1", "x2", "y2", "score"]], many[["x1", "y1", "x2", "y2", "score"]],
@@ -312,7 +312,7 @@ def test_predict_in_process_batching_and_best_box(trained, tmp_path, config_dir,
     assert len(b) and b["x2"].max() <= 128 and b["y2"].max() <= 96
     assert calls == []
 
-    none = detect.predict_boxes(weights, paths, imgsz=64, conf=0.999, config_dir=config_dir)
+    none = detect.predict_boxes(weights, paths, imgsz=64, conf=0.999, config_dir=config_dir, sha256=detect.weights_sha256(weights))
     assert none.empty and list(none.columns) == list(detect.PREDICTION_COLUMNS)
     best = detect.best_box_per_image(none, paths)
     assert len(best) == len(paths) and not best["found"].any()
@@ -324,9 +324,9 @@ def test_predict_in_process_batching_and_best_box(trained, tmp_path, config_dir,
     np.testing.assert_array_equal(best[["x1", "y1", "x2", "y2", "score"]].to_numpy(),
                                   top[["x1", "y1", "x2", "y2", "score"]].to_numpy())
     with pytest.raises(ContractError, match="not found"):
-        detect.predict_boxes(tmp_path / "nope.pt", paths, imgsz=64, config_dir=config_dir)
+        detect.predict_boxes(tmp_path / "nope.pt", paths, imgsz=64, config_dir=config_dir, sha256="0")
     with pytest.raises(ContractError, match="missing.png"):
-        detect.predict_boxes(weights, [str(tmp_path / "missing.png")], imgsz=64, config_dir=config_dir)
+        detect.predict_boxes(weights, [str(tmp_path / "missing.png")], imgsz=64, config_dir=config_dir, sha256=detect.weights_sha256(weights))
 
 
 def test_best_box_per_image_by_hand():

@@ -19,13 +19,15 @@ from typing import Iterator
 import pytest
 import yaml
 
-from conftest import ROOT
+from conftest import project_copy_ignore, ROOT
+import tiny_reference
+
 from fashionbench.reporting.render import remote_references
 
 pytestmark = pytest.mark.slow
-IGNORE = shutil.ignore_patterns(".venv", ".git", "data", "artifacts", ".cache", "cache", "tmp", "runs",
-                                "scratch", "__pycache__", "*.egg-info", ".pytest_cache", "reports", "metrics",
-                                "dvc.lock")
+#: the metrics files of the first, from-scratch run (later tests change params and re-run)
+FIRST_RUN: dict[str, str] = {}
+IGNORE = project_copy_ignore(ROOT)
 
 
 def _run(args: list[str], cwd: Path, timeout: int = 1500) -> subprocess.CompletedProcess:
@@ -83,6 +85,7 @@ def repo(tmp_path_factory) -> Iterator[Path]:
     t0 = time.perf_counter()
     _run(["dvc", "repro"], repo)
     print(f"tiny dvc repro from scratch: {time.perf_counter() - t0:.1f} s")
+    FIRST_RUN.update(tiny_reference.metrics_files(repo / "metrics"))  # before any test edits the repo
     yield repo
     # ~1 GB of models, embeddings and DVC cache: free it as soon as this module is done (CI disk)
     shutil.rmtree(repo.parent, ignore_errors=True)
@@ -169,3 +172,15 @@ def test_paper_reports_render_with_a_subset_of_rows(repo):
     top1 = json.loads((repo / "metrics" / "e2e-top1.json").read_text())
     base = json.loads((repo / "metrics" / "baseline.json").read_text())
     assert top1["top1"] == pytest.approx(base["top1"], abs=1e-9), "the top-1 re-rank keeps every query's top-1"
+
+
+def test_tiny_metrics_match_the_committed_reference(repo):
+    """Every metrics file of the CI subset's run from scratch equals tests/data/tiny-metrics/ byte for byte
+    (issue 18). A trusted run refreshes it with FASHIONBENCH_WRITE_TINY_REFERENCE=1 (docs/budgets.md)."""
+    got = dict(FIRST_RUN)
+    assert got, "no metrics from the first run"
+    if os.environ.get("FASHIONBENCH_WRITE_TINY_REFERENCE") == "1":
+        tiny_reference.write(got)
+        pytest.skip(f"reference rewritten: {len(got)} files")
+    problems = tiny_reference.diff(got, tiny_reference.metrics_files(tiny_reference.REFERENCE))
+    assert not problems, "the tiny run does not reproduce the reference:\n" + "\n".join(problems)

@@ -368,10 +368,26 @@ def train_detector(data_yaml: str | os.PathLike, arch: str, *, imgsz: int, epoch
 
 # ----------------------------------------------------------------------------- prediction
 
+def weights_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a weights file (recorded when written, checked before loading)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def predict_boxes(weights: str | os.PathLike, image_paths: Sequence[str | os.PathLike], *, imgsz: int,
                   batch: int = 32, conf: float = 0.001, iou: float = 0.7, max_det: int = 100,
-                  device: str = "cpu", config_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+                  device: str = "cpu", config_dir: str | os.PathLike | None = None,
+                  sha256: str) -> pd.DataFrame:
     """Detect boxes on ``image_paths`` in batches of ``batch`` images; one row per box.
+
+    ``sha256``: the weights file's SHA-256, recorded when it was written (:func:`weights_sha256`).
+    Ultralytics unpickles a ``.pt`` file, which can run code, so the file is checked against it
+    before Ultralytics sees it; a mismatch raises :class:`ContractError` naming the file.
 
     Returns a DataFrame with :data:`PREDICTION_COLUMNS`: ``path`` (the caller's string),
     ``x1, y1, x2, y2`` (float64 pixels of the original image), ``score`` (float64) and
@@ -389,6 +405,10 @@ def predict_boxes(weights: str | os.PathLike, image_paths: Sequence[str | os.Pat
     weights = Path(weights)
     if weights.suffix != ".pt" or not weights.is_file():
         raise ContractError(f"predict_boxes: weights {weights} not found (a local .pt file is required)")
+    actual = weights_sha256(weights)
+    if not isinstance(sha256, str) or actual != sha256.lower():
+        raise ContractError(f"{weights}: SHA-256 {actual} is not the one recorded when the detector was trained "
+                            f"({sha256!r}); refusing to unpickle it (a .pt file can run code)")
     if isinstance(image_paths, (str, os.PathLike)):
         raise ContractError("predict_boxes: image_paths must be a list of paths, not a single path")
     paths = [str(p) for p in image_paths]

@@ -38,7 +38,7 @@ from fashionbench.engine.distributed import (
 from torch import nn
 
 from fashionbench.core.atomic import atomic_path, write_json
-from fashionbench.core.errors import ConfigError
+from fashionbench.core.errors import ConfigError, ContractError
 from fashionbench.data.imaging import CropDataset, batch_loader, loader_settings
 from fashionbench.models import build_loss, build_model
 
@@ -161,7 +161,7 @@ def train(cfg: Mapping[str, Any], ds: CropDataset, out_dir: str | os.PathLike, *
     start = 0
     ckpt_path = out / CHECKPOINT
     if ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        ckpt = load_weights_file(ckpt_path)
         if ckpt.get("key") == key:
             model.load_state_dict(ckpt["model"])
             loss_fn.load_state_dict(ckpt["loss"])
@@ -228,12 +228,28 @@ def train(cfg: Mapping[str, Any], ds: CropDataset, out_dir: str | os.PathLike, *
     return model, history
 
 
+def load_weights_file(path: str | os.PathLike) -> dict[str, Any]:
+    """A checkpoint or model file read with ``weights_only=True``: tensors and plain containers only, so
+    no code in the file runs (a pickled object is refused with a ContractError naming the file)."""
+    import pickle
+
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, AttributeError, ValueError) as exc:
+        raise ContractError(f"{path}: refused: not a plain weights file ({type(exc).__name__}: "
+                            f"{str(exc).splitlines()[0] if str(exc) else ''}); only tensors and plain "
+                            "containers are read, no code runs from a weights file") from None
+    if not isinstance(obj, dict):
+        raise ContractError(f"{path}: expected a mapping of weights and settings, got {type(obj).__name__}")
+    return obj
+
+
 def load_trained(out_dir: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild a trained model from ``out_dir/model.pt``; returns (model in eval mode, saved info)."""
     path = Path(out_dir) / FINAL
     if not path.is_file():
         raise ConfigError(f"{path}: no trained model (run the train stage first)")
-    saved = torch.load(path, map_location="cpu", weights_only=False)
+    saved = load_weights_file(path)
     cfg = saved["cfg"]
     model = build_model(cfg.get("model", {}), len(saved["item_vocab"]), len(saved["category_vocab"]))
     model.load_state_dict(saved["model"])

@@ -205,6 +205,8 @@ def run_detect(params: Mapping[str, Any], progress: bool = True) -> dict[str, fl
                 f"{row['epochs']} epochs, imgsz {row['imgsz']}, device {device}", flush=True)
             weights, info = _train_one(name, row, train_rows, images_root, settings, device, scratch)
             shutil.copy2(weights, out / "weights" / f"{name}.pt")
+            # recorded as written: the prediction below (and any later load) checks the file against it
+            info["weights_sha256"] = detect.weights_sha256(out / "weights" / f"{name}.pt")
             (out / "train" / name).mkdir(parents=True, exist_ok=True)
             for f in ("results.csv", "args.yaml"):
                 if (weights.parent.parent / f).is_file():
@@ -214,7 +216,8 @@ def run_detect(params: Mapping[str, Any], progress: bool = True) -> dict[str, fl
             t0, c0 = time.perf_counter(), time.process_time()
             raw = detect.predict_boxes(out / "weights" / f"{name}.pt", list(abs_to_rel), imgsz=int(row["imgsz"]),
                                        batch=int(settings["predict_batch"]), conf=float(settings["conf"]),
-                                       iou=float(settings["iou"]), max_det=int(settings["max_det"]), device=device)
+                                       iou=float(settings["iou"]), max_det=int(settings["max_det"]), device=device,
+                                       sha256=info["weights_sha256"])
             dt, dc = time.perf_counter() - t0, time.process_time() - c0
             raw["path"] = raw["path"].map(abs_to_rel)
             preds[name] = tidy_predictions(raw, sizes)  # drops boxes without area (e.g. inverted x2 < x1)

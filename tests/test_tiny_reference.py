@@ -1,0 +1,40 @@
+"""The reference comparison itself: it reports a planted one-digit change, a missing and an extra file."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tiny_reference import REFERENCE, diff, metrics_files
+
+
+def test_reference_exists_and_is_flat_numbers():
+    ref = metrics_files(REFERENCE)
+    assert "baseline.json" in ref and "detect.json" in ref, sorted(ref)
+    for rel, text in ref.items():
+        assert all(isinstance(v, (int, float)) for v in json.loads(text).values()), rel
+
+
+def test_a_planted_one_digit_change_is_reported():
+    ref = metrics_files(REFERENCE)
+    got = dict(ref)
+    doc = json.loads(got["baseline.json"])
+    key = next(k for k, v in doc.items() if isinstance(v, float) and v not in (0.0, 1.0))
+    text = got["baseline.json"]
+    old = json.dumps(doc[key])
+    digit = old[-1]
+    planted = old[:-1] + ("1" if digit != "1" else "2")
+    got["baseline.json"] = text.replace(old, planted, 1)
+    assert got["baseline.json"] != text
+    lines = diff(got, ref)
+    assert len(lines) == 1 and lines[0].startswith(f"baseline.json: {key}: got ") and old in lines[0]
+    del got["detect.json"]
+    got["new.json"] = "{}"
+    lines = diff(got, ref)
+    assert "detect.json: missing (the reference has it)" in lines and "new.json: not in the reference" in lines
+    assert diff(ref, ref) == []
+
+
+@pytest.mark.parametrize("bad", ["{\"a\": 1.0}", "{\"a\": 1}"])
+def test_formatting_only_differences_are_named(bad):
+    assert diff({"x.json": bad}, {"x.json": "{\"a\":1.0}"}) != []
