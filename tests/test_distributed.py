@@ -14,7 +14,6 @@ Tolerances (measured on this CPU, stated in the README "Scaling"):
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from collections import Counter

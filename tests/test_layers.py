@@ -4,7 +4,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from stage_code import ROOT, _imports, _mod_file
+from stage_code import ROOT, _imports
 
 #: bottom to top; a module may import its own floor and the floors below it
 FLOORS = ("core", "data", "models", "engine", "retrieval", "detection", "reporting", "papers", "pipeline", "cli")
