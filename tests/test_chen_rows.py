@@ -37,22 +37,29 @@ def test_feature_map_sizes():
         chen_report.feature_map_size({"arch": "global", "backbone": "resnet18"}, 32)
 
 
-def test_params_rows_keep_a_3x3_map_and_the_partition_sets():
+def test_params_rows_differ_only_in_their_partitions_at_equal_total_size():
+    """chen-1/2's arms: global branch in every row, 1,536-d features in every row (6 x 256 vs 16 x 96)."""
     params = config.load_params(ROOT / "params.yaml")
     names = ["chen-horizontal", "chen-vertical", "chen-annular", "chen-all"]
-    for prof in ("tiny", "default"):
+    for prof, fmap in (("tiny", "2x2"), ("default", "4x4")):
         params = {**params, "profile": prof}
         t = chen_report.rows_table(params, names + ["baseline"])
         assert list(t.index) == names  # non-mgpa rows are skipped
-        assert set(t["feature map"]) == {"3x3"}
-        assert t["parts"].tolist() == [5, 5, 5, 16]
+        assert set(t["feature map"]) == {fmap}
+        assert t["parts"].tolist() == [6, 6, 6, 16]
     rows = {m: dict(params["methods"][m]) for m in names}
-    parts = {m: r["model"].pop("parts") for m, r in rows.items()}
-    assert parts == {"chen-horizontal": "horizontal", "chen-vertical": "vertical", "chen-annular": "annular",
-                     "chen-all": "all"}
-    for r in rows.values():  # apart from the partition set (and chen-all's paper backbone) the rows agree
+    models = {m: dict(r["model"]) for m, r in rows.items()}
+    parts = {m: models[m].pop("parts") for m in names}
+    assert parts == {"chen-horizontal": ["global", "horizontal-2", "horizontal-3"],
+                     "chen-vertical": ["global", "vertical-2", "vertical-3"],
+                     "chen-annular": ["global", "annular-2", "annular-3"], "chen-all": "all"}
+    dims = {m: models[m].pop("reduce_dim") for m in names}
+    assert {m: dims[m] * (16 if m == "chen-all" else 6) for m in names} == dict.fromkeys(names, 1536)
+    assert models["chen-horizontal"] == models["chen-vertical"] == models["chen-annular"] == models["chen-all"]
+    for r in rows.values():  # apart from the model block (and chen-all's paper backbone) the rows agree
         r.pop("description")
-        r["profiles"]["paper"]["model"].pop("backbone")
+        r.pop("model")
+        r["profiles"] = {k: v for k, v in r["profiles"].items() if k != "paper"}
     assert rows["chen-horizontal"] == rows["chen-vertical"] == rows["chen-annular"] == rows["chen-all"]
 
 

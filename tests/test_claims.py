@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from fashionbench.papers.claims import CLAIMS, claims_table, evaluate_claims
 from fashionbench.papers.base import ClaimSpec, Comparison
@@ -61,3 +62,84 @@ def test_every_paper_claim_is_listed_and_untested_without_methods():
     assert {r.verdict for r in res} == {"untested"} and all(r.reason for r in res)
     table = claims_table(res)
     assert list(table["claim"]) == [c.id for c in CLAIMS]
+
+
+# ----------------------------------------------------------------------------- the fidelity rule
+
+
+def _pq_items(values, per_item: int = 1) -> pd.DataFrame:
+    n = len(values)
+    return pd.DataFrame({"query_id": [f"q{i}" for i in range(n)], "item_id": [f"i{i // per_item}" for i in range(n)],
+                         "AP": values})
+
+
+def test_an_arm_that_did_not_learn_makes_the_claim_untested_never_false():
+    pq = {"a": _pq(BASE), "b": _pq(BASE + 0.3)}
+    metrics = {"a": {"mAP": 0.004, "chance_mAP": 0.002}, "b": {"mAP": 0.5, "chance_mAP": 0.002}}
+    r = evaluate_claims(pq, _spec(Comparison("a", "b")), metrics=metrics)[0]
+    assert r.verdict == "untested" and r.reason == "a did not learn (mAP 0.0040, chance 0.0020)"
+    # a component named in rests_on: its last validation mAP against the validation chance
+    spec = [ClaimSpec("x-1", "x", "t", "AP", (Comparison("b", "a"),), rests_on=("part-*",))]
+    ok = {"a": {"mAP": 0.3, "chance_mAP": 0.002}, "b": {"mAP": 0.5, "chance_mAP": 0.002}}
+    hist = {"part-1": [{"val_mAP": 0.01, "val_chance_mAP": 0.005}], "part-2": [{"val_mAP": 0.4, "val_chance_mAP": 0.005}]}
+    r = evaluate_claims(pq, spec, metrics=ok, histories=hist)[0]
+    assert r.verdict == "untested" and r.reason == "part-1 did not learn (validation mAP 0.0100, chance 0.0050)"
+    hist["part-1"] = [{"val_mAP": 0.2, "val_chance_mAP": 0.005}]
+    assert evaluate_claims(pq, spec, metrics=ok, histories=hist)[0].verdict == "holds"
+
+
+def test_equivalence_margin_for_does_not_help():
+    small = BASE + 0.002  # a real but tiny gain
+    pq = {"a": _pq(small), "b": _pq(BASE)}
+    r = evaluate_claims(pq, _spec(Comparison("a", "b", "not_gt", margin=0.01)))[0]
+    assert r.verdict == "holds"  # the gain is surely under the margin
+    # without a margin any sure gain, however small, means it "helps"
+    assert evaluate_claims(pq, _spec(Comparison("a", "b", "not_gt")))[0].verdict == "does not hold"
+    big = {"a": _pq(BASE + 0.1), "b": _pq(BASE)}
+    assert evaluate_claims(big, _spec(Comparison("a", "b", "not_gt", margin=0.01)))[0].verdict == "does not hold"
+    assert evaluate_claims(pq, _spec(Comparison("a", "b", "neutral", margin=0.01)))[0].verdict == "holds"
+    assert evaluate_claims(big, _spec(Comparison("a", "b", "neutral", margin=0.01)))[0].verdict == "does not hold"
+
+
+def test_holm_against_a_worked_example():
+    from fashionbench.core.stats import adjusted_ci, holm
+
+    # p = (0.01, 0.04, 0.03, 0.005), m = 4: sorted 0.005*4 = 0.02, 0.01*3 = 0.03, 0.03*2 = 0.06, 0.04*1 -> 0.06 (monotone)
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    lo, hi = adjusted_ci(1.0, 0.5, 0.0455, 0.0455 * 3)  # z(1 - 0.05/6) = 2.394
+    assert lo == pytest.approx(1.0 - 2.3940 * 0.5, abs=1e-3) and hi == pytest.approx(1.0 + 2.3940 * 0.5, abs=1e-3)
+
+
+def test_holm_family_spans_every_claim_and_can_turn_a_win_unclear():
+    gain = BASE + 0.04
+    single = [ClaimSpec("x-1", "x", "t", "AP", (Comparison("a", "b"),))]
+    pq = {"a": _pq(gain + rng.normal(0, 0.15, 300)), "b": _pq(BASE)}
+    alone = evaluate_claims(pq, single)[0]
+    many = single + [ClaimSpec(f"y-{i}", "y", "t", "AP", (Comparison("b", "a", "neutral", margin=1.0),))
+                     for i in range(12)]
+    crowded = evaluate_claims(pq, many)[0]
+    d0, d1 = alone.details[0], crowded.details[0]
+    assert d0["ci_low"] == d1["ci_low"] and d1["family_size"] == 13
+    assert d1["p_holm"] > d0["p_holm"] and (d1["adj_high"] - d1["adj_low"]) > (d0["adj_high"] - d0["adj_low"])
+
+
+def test_glob_is_chosen_on_the_selection_half_and_compared_on_the_other():
+    n = 400
+    base = np.full(n, 0.5)
+    lucky = base.copy()
+    pq0 = {"m-single-1": _pq_items(base), "m-single-2": _pq_items(lucky), "m-fusion": _pq_items(base + 0.01)}
+    from fashionbench.papers.claims import selection_split
+
+    sel, test = selection_split(pq0, "query_id", "item_id", seed=0)
+    assert len(sel) == len(test) == n // 2 and not sel & test
+    # m-single-2 is better only on the comparison half: selection cannot see it, so m-single-1 is chosen
+    is_test = pq0["m-single-2"]["query_id"].isin(test).to_numpy()
+    lucky[is_test] += 0.3
+    pq = {"m-single-1": _pq_items(base), "m-single-2": _pq_items(lucky), "m-fusion": _pq_items(base + 0.01)}
+    r = evaluate_claims(pq, _spec(Comparison("m-fusion", "m-single-*")))[0]
+    assert r.details[0]["b"] == "m-single-1" and r.details[0]["n_queries"] == n // 2
+    # the half-split groups whole items: the photos of one item stay together
+    pq2 = {"a": _pq_items(base, per_item=3)}
+    s2, t2 = selection_split(pq2, "query_id", "item_id", seed=0)
+    items_sel = {int(q[1:]) // 3 for q in s2}
+    assert not items_sel & {int(q[1:]) // 3 for q in t2}

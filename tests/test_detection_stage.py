@@ -323,30 +323,49 @@ def test_bootstrap_identical_and_clearly_better_detectors():
 
 # ----------------------------------------------------------------------------- claim ji-1
 
-def _det(gains: dict[int, tuple[float, float, float]], base: float = 0.8) -> dict[str, float]:
+def _det(steps: dict[int, tuple[float, float, float]], base: float = 0.8) -> dict[str, float]:
     out = {"ap50_wbf_1": base, "n_eval_images": 100}
-    for k, (d, lo, hi) in gains.items():
-        out.update({f"ap50_wbf_{k}": base + d, f"ap50_wbf_{k}_gain": d, f"ap50_wbf_{k}_gain_ci_low": lo,
-                    f"ap50_wbf_{k}_gain_ci_high": hi})
+    ap = base
+    for k, (d, lo, hi) in sorted(steps.items()):
+        ap += d
+        out.update({f"ap50_wbf_{k}": ap, f"ap50_wbf_{k}_step": d, f"ap50_wbf_{k}_step_ci_low": lo,
+                    f"ap50_wbf_{k}_step_ci_high": hi})
     return out
 
 
 @pytest.mark.parametrize("detection, verdict", [
-    (_det({2: (0.01, -0.01, 0.02), 3: (0.02, 0.005, 0.03)}), "holds"),          # WBF_3 vs WBF_1 CI above 0
-    (_det({2: (0.03, 0.01, 0.05), 3: (-0.02, -0.03, -0.01)}), "does not hold"),  # only the largest n counts
-    (_det({2: (0.01, -0.01, 0.02), 3: (0.004, -0.001, 0.01)}), "unclear"),
+    (_det({2: (0.02, 0.012, 0.028), 3: (0.02, 0.012, 0.03)}), "holds"),          # every added detector helps
+    (_det({2: (0.03, 0.01, 0.05), 3: (-0.02, -0.03, -0.012)}), "does not hold"),  # the third one hurts
+    (_det({2: (0.03, 0.015, 0.05), 3: (0.004, -0.001, 0.01)}), "unclear"),       # the third: no sure change
     (_det({}), "untested"),                                                     # one detector
     (None, "untested"),                                                          # no detect stage
 ])
 def test_ji1_verdict_rule(detection, verdict):
+    """ji-1 is tested per added detector (WBF_k vs WBF_k-1), on Holm-adjusted CIs (family: 2 steps here)."""
     spec = [c for c in fashionbench.papers.claims.CLAIMS if c.id == "ji-1"]
     r = fashionbench.papers.claims.evaluate_claims({}, spec, detection=detection)[0]
     assert r.verdict == verdict
     if verdict != "untested":
-        d = r.details[0]
-        assert (d["a"], d["b"]) == ("WBF_3", "WBF_1") and d["mean_b"] == 0.8
+        assert [(d["a"], d["b"]) for d in r.details] == [("WBF_2", "WBF_1"), ("WBF_3", "WBF_2")]
+        assert r.details[0]["mean_b"] == 0.8
     else:
         assert r.reason
+
+
+def test_step_differences_are_each_detector_against_the_previous():
+    rng = np.random.default_rng(0)
+    g_ids = np.repeat(np.arange(30), 1).astype(str)
+    g_boxes = np.tile([[10.0, 10.0, 40.0, 40.0]], (30, 1))
+    universe = np.unique(g_ids)
+    scores = rng.uniform(0.1, 1.0, 30)
+    half = boxes.match_detections(g_ids[:15], g_boxes[:15], scores[:15], g_ids, g_boxes)
+    most = boxes.match_detections(g_ids[:25], g_boxes[:25], scores[:25], g_ids, g_boxes)
+    full = boxes.match_detections(g_ids, g_boxes, scores, g_ids, g_boxes)
+    first = boxes.bootstrap_ap_differences([half, most, full], universe, n_boot=50, seed=0)
+    prev = boxes.bootstrap_ap_differences([half, most, full], universe, n_boot=50, seed=0, reference="previous")
+    ap = [boxes.ap_from_matches(m) for m in (half, most, full)]
+    assert first[2, 0] == pytest.approx(ap[2] - ap[0]) and prev[2, 0] == pytest.approx(ap[2] - ap[1])
+    assert prev[1, 0] == pytest.approx(first[1, 0])
 
 
 # ----------------------------------------------------------------------------- merging boxes.csv

@@ -50,7 +50,10 @@ def test_ablation_table_directions_and_missing_rows():
     up = pq([1] * 8, [1] * 8)                       # every query gains: CI strictly above 0
     down = pq([0] * 8, [0] * 8)
     same = A.copy()
-    t = ji_report.ablation_table({"ji-concat": A, "ji-pcaw": down, "ji-qe": same, "ji-kreciprocal": up}, n_boot=200)
+    t = ji_report.ablation_table({"ji-concat": A, "ji-single-gem-mac": A, "ji-pcaw": down, "ji-qe": same,
+                                  "ji-kreciprocal": up}, n_boot=200)
+    assert t.loc["k-reciprocal re-ranking", "applied to (off)"] == "ji-single-gem-mac"  # Table 7: on m4
+    assert t.loc["PCA whitening", "applied to (off)"] == "ji-concat"
     assert t.loc["PCA whitening", "ΔAcc@10 direction"] == "down"
     assert t.loc["query expansion", "ΔAcc@10 direction"] == "CI contains 0"
     assert t.loc["k-reciprocal re-ranking", "ΔAcc@10 direction"] == "up"

@@ -25,8 +25,10 @@ def test_ji_rows_share_everything_but_the_descriptors():
            {k: v for k, v in b["model"].items() if k != "descriptors"}
     assert a["optimizer"] == "sgd" and a["schedule"] == "cosine" and a["loss"]["loss"] == "ji_multi"
     assert set(params["fusions"]["ji-concat"]["inputs"]) == set(ROWS)
-    for r in ("ji-pcaw", "ji-qe", "ji-dba", "ji-kreciprocal"):
+    for r in ("ji-pcaw", "ji-qe", "ji-dba"):
         assert params["reranks"][r]["input"] == "ji-concat" and len(params["reranks"][r]["steps"]) == 1
+    # Table 7 applies k-reciprocal re-ranking to the single model m4
+    assert params["reranks"]["ji-kreciprocal"]["input"] == "ji-single-gem-mac"
     paper = config.method_settings({**params, "profile": "paper"}, ROWS[0])
     assert paper["model"]["backbone"] == "resnet152d" and paper["model"]["embedding_dim"] == 1024
     assert paper["img_size"] == 224 and paper["lr"] == 0.2 and paper["epochs"] == 200
@@ -40,7 +42,7 @@ def test_ji_rows_train_and_embed_the_train_split(tiny_dataset, tmp_path):
         cfg = {**config.method_settings(params, name), "epochs": 1, "batch_size": 16, "threads": 1}
         model, hist = train(cfg, ds, tmp_path / name, seed=0, progress=False)
         assert {"ce", "center", "triplet", "ms"} <= set(hist[0]) and np.isfinite(hist[0]["loss"])
-        assert model.backbone(torch.zeros(1, 3, 32, 32)).shape[-2:] == (2, 2)  # stride 16: GeM != MAC != SPoC
+        assert model.backbone(torch.zeros(1, 3, 64, 64)).shape[-2:] == (2, 2)  # default 64 px: GeM != MAC != SPoC
     extra = embed_extra_split(model, df, tiny_dataset, split="train", crop="given", size=32, progress=False)
     rows = df[df.split == "train"].reset_index(drop=True)
     np.testing.assert_array_equal(extra["train_ids"], rows["uid"].to_numpy(str))

@@ -78,14 +78,14 @@ def test_rows_sharing_yaml_anchors_resolve_independently():
     resolved[("tiny", "shang-clothes-512")]["model"]["embedding_dim"] = -1
     assert config.method_settings({**params, "profile": "tiny"}, "shang-shoes-512")["model"]["embedding_dim"] == 64
     # the merge keys give each row the same keys a written-out row has (spot checks against the paper's rows)
-    assert params["methods"]["shang-bags-2048"]["model"] == {"arch": "cosine", "backbone": "resnet18",
-                                                              "embedding_dim": 2048}
+    assert params["methods"]["shang-bags-2048"]["model"] == {"arch": "cosine", "backbone": "efficientnet_lite0",
+                                                              "pretrained": "imagenet", "embedding_dim": 2048}
     assert params["methods"]["shang-bags-2048"]["train_filter"] == {"category": "bags"}
     assert params["methods"]["park-oc-is"]["loss"]["labels"] == "instance"
     assert params["methods"]["park-oc"]["loss"] == {"loss": "park", "alpha": 1.0, "beta": 0.1, "margin": 0.3,
                                                     "labels": "none"}
     assert params["methods"]["zhan-hardeasy-m4"]["loss"]["easy_fraction"] == 0.25
-    assert params["methods"]["zhan-random-m8"]["loss"]["easy_fraction"] == 0.0
+    assert params["methods"]["zhan-imagenet-m8"]["loss"]["easy_fraction"] == 0.0
     assert params["methods"]["chen-all"]["profiles"]["paper"]["model"]["backbone"] == "resnet101"
     assert params["methods"]["chen-annular"]["profiles"]["paper"]["model"]["backbone"] == "resnet50"
     assert params["detectors"]["yolo26n"]["arch"] == "yolo26n.yaml"

@@ -44,7 +44,8 @@ def test_rows_are_three_categories_by_four_sizes(params):
             default = _settings(params, name, "default")
             assert default["model"]["embedding_dim"] == d // 8  # the stated default stand-in
     clf = _settings(params, "shang-classifier", "paper")
-    assert clf["model"] == {"arch": "classifier", "backbone": "resnet50"} and clf["loss"]["loss"] == "category_ce"
+    assert clf["model"] == {"arch": "classifier", "backbone": "resnet50", "pretrained": "imagenet"} and \
+        clf["loss"]["loss"] == "category_ce"
 
 
 def test_fusion_rows_route_every_category_to_its_own_models(params):

@@ -69,8 +69,9 @@ def triplets(correct: np.ndarray, items: np.ndarray) -> pd.DataFrame:
 def test_zhan_claims_compare_the_paper_rows_on_triplet_accuracy():
     specs = {c.id: c for c in CLAIMS if c.paper == "zhan"}
     assert set(specs) == {"zhan-1", "zhan-2", "zhan-3"}
-    assert [(c.a, c.b, c.kind) for c in specs["zhan-2"].comparisons] == [("zhan-hardeasy-m4", "zhan-random-m4", "gt")]
-    assert [(c.a, c.b, c.kind) for c in specs["zhan-3"].comparisons] == [("zhan-random-m4", "zhan-random-m1", "gt")]
+    assert [(c.a, c.b, c.kind) for c in specs["zhan-2"].comparisons] == [("zhan-hardeasy-m4", "zhan-imagenet-m4", "gt")]
+    assert [(c.a, c.b, c.kind) for c in specs["zhan-3"].comparisons] == [
+        ("zhan-imagenet-m4", "zhan-imagenet-m1", "gt"), ("zhan-imagenet-m8", "zhan-imagenet-m4", "not_gt")]
     assert [(c.a, c.b) for c in specs["zhan-1"].comparisons] == [("zhan-imagenet-m1", "zhan-random-m1")]
     for c in specs.values():
         assert (c.metric, c.scores, c.unit, c.cluster) == ("triplet_accuracy", "per_triplet", "triplet_id",
@@ -81,16 +82,17 @@ def test_clear_win_holds_and_imagenet_is_untested_with_its_reason():
     items = np.repeat([f"i{k}" for k in range(100)], 8)
     base = rng.uniform(0, 1, items.size) < 0.6
     better = base | (rng.uniform(0, 1, items.size) < 0.5)  # right wherever base is, and more
-    tabs = {"zhan-random-m1": triplets(base, items), "zhan-random-m4": triplets(better, items),
-            "zhan-hardeasy-m4": triplets(base, items)}
+    tabs = {"zhan-imagenet-m1": triplets(base, items), "zhan-imagenet-m4": triplets(better, items),
+            "zhan-imagenet-m8": triplets(base, items), "zhan-hardeasy-m4": triplets(base, items)}
     pq = {m: pd.DataFrame({"query_id": ["q"], "AP": [0.5]}) for m in tabs}
     res = {r.id: r for r in evaluate_claims(pq, n_boot=300, papers=["zhan"], unit_scores={"per_triplet": tabs})}
     assert res["zhan-3"].verdict == "holds"
     d = res["zhan-3"].details[0]
     assert d["n_clusters"] == 100 and d["n_queries"] == 800
     assert d["diff"] == pytest.approx(better.mean() - base.mean())
-    assert res["zhan-2"].verdict == "does not hold"  # zhan-hardeasy-m4 (= base) is worse than zhan-random-m4
-    assert res["zhan-1"].verdict == "untested" and "ImageNet" in res["zhan-1"].reason
+    assert [x["verdict"] for x in res["zhan-3"].details] == ["holds", "holds"]  # m8 (= base) no better than m4
+    assert res["zhan-2"].verdict == "does not hold"  # zhan-hardeasy-m4 (= base) is worse than zhan-imagenet-m4
+    assert res["zhan-1"].verdict == "untested" and "zhan-random-m1" in res["zhan-1"].reason
 
 
 def test_within_item_dependence_makes_a_small_gain_unclear():
@@ -118,11 +120,13 @@ def test_unit_scores_are_read_from_the_artifacts_folder(tmp_path, monkeypatch):
     folder = tmp_path / "artifacts" / "per_triplet"
     folder.mkdir(parents=True)
     items = np.repeat([f"i{k}" for k in range(60)], 4)
-    triplets(np.ones(240), items).to_csv(folder / "zhan-random-m4.csv", index=False)
-    triplets(np.zeros(240), items).to_csv(folder / "zhan-random-m1.csv", index=False)
+    triplets(np.ones(240), items).to_csv(folder / "zhan-imagenet-m4.csv", index=False)
+    triplets(np.zeros(240), items).to_csv(folder / "zhan-imagenet-m1.csv", index=False)
+    triplets(np.zeros(240), items).to_csv(folder / "zhan-imagenet-m8.csv", index=False)
     triplets(np.zeros(240), items).to_csv(folder / "not-evaluated.csv", index=False)
-    names = ["zhan-random-m4", "zhan-random-m1", "baseline"]
-    assert set(load_unit_scores("per_triplet", names, tmp_path / "artifacts")) == {"zhan-random-m4", "zhan-random-m1"}
+    names = ["zhan-imagenet-m4", "zhan-imagenet-m1", "zhan-imagenet-m8", "baseline"]
+    assert set(load_unit_scores("per_triplet", names, tmp_path / "artifacts")) == {
+        "zhan-imagenet-m4", "zhan-imagenet-m1", "zhan-imagenet-m8"}
     monkeypatch.setenv("FASHIONBENCH_ROOT", str(tmp_path))
     pq = {m: pd.DataFrame({"query_id": ["q"], "AP": [0.5]}) for m in names}
     res = {r.id: r for r in evaluate_claims(pq, n_boot=200, papers=["zhan"])}

@@ -126,7 +126,8 @@ class _Backbone(Strict):
     backbone: Str
     in_chans: Int(ge=1) = 3
     output_stride: Literal[8, 16, 32] = 32
-    pretrained: Optional[dict[str, Any]] = None  # {path, sha256, key_map}: checked by models.pretrained
+    # "imagenet" (packaged weights) or {path, sha256, key_map}: checked by models.pretrained
+    pretrained: Optional[Union[Literal["imagenet"], dict[str, Any]]] = None
 
 
 class _Pooled(_Backbone):

@@ -198,3 +198,40 @@ class Claim:
         """Plain dict (JSON-ready)."""
         return {"id": self.id, "text": self.text, "verdict": self.verdict,
                 "reason": self.reason, "numbers": dict(self.numbers)}
+
+
+def bootstrap_p_value(diff: float, lo: float, hi: float, alpha: float = 0.05) -> tuple[float, float]:
+    """(standard error, two-sided p-value of ``diff = 0``) from a ``1 - alpha`` bootstrap CI, by the
+    normal approximation: ``se = (hi - lo) / (2 z)``, ``p = 2 (1 - Phi(|diff| / se))``."""
+    from scipy.stats import norm
+
+    z = float(norm.ppf(1 - _check_alpha(alpha) / 2))
+    se = max(0.0, (float(hi) - float(lo)) / (2 * z))
+    if se == 0.0:
+        return 0.0, 1.0 if diff == 0 else 0.0
+    return se, float(2 * norm.sf(abs(float(diff)) / se))
+
+
+def holm(p_values: Any, alpha: float = 0.05) -> np.ndarray:
+    """Holm step-down adjusted p-values (statsmodels ``multipletests(method="holm")``): reject
+    hypothesis ``i`` at family-wise level ``alpha`` exactly where ``adjusted[i] < alpha``."""
+    from statsmodels.stats.multitest import multipletests
+
+    p = np.asarray(p_values, dtype=np.float64).reshape(-1)
+    if not len(p):
+        return p
+    if ((p < 0) | (p > 1) | ~np.isfinite(p)).any():
+        raise ContractError(f"holm: p-values must be in [0, 1], got {p.tolist()}")
+    return multipletests(p, alpha=_check_alpha(alpha), method="holm")[1]
+
+
+def adjusted_ci(diff: float, se: float, p: float, p_adjusted: float, alpha: float = 0.05
+                ) -> tuple[float, float]:
+    """The CI matching a multiplicity-adjusted test: ``diff +- z(1 - alpha / (2c)) se`` with
+    ``c = p_adjusted / p`` (Holm's multiplier for this hypothesis), so that it excludes 0 exactly
+    when ``p_adjusted < alpha`` (normal approximation, :func:`bootstrap_p_value`)."""
+    from scipy.stats import norm
+
+    c = 1.0 if p <= 0 or p_adjusted <= p else p_adjusted / p
+    z = float(norm.ppf(1 - _check_alpha(alpha) / (2 * c)))
+    return float(diff - z * se), float(diff + z * se)

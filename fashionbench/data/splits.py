@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import zlib
 from typing import Any, Mapping
 
 import numpy as np
@@ -45,11 +46,13 @@ def holdout_split(rows: pd.DataFrame, fraction: float, seed: int, where: str = "
     """(training items, validation items), both sorted: see the module docstring."""
     fraction = check_fraction(fraction, where)
     cats = item_categories(rows, where)
-    rng = np.random.default_rng([int(seed), SPLIT_STREAM])
     val: list[str] = []
     for cat in sorted(cats.unique()):
         items = np.array(sorted(cats.index[cats == cat]))
         n_val = min(int(math.floor(fraction * len(items) + 0.5)), len(items) - 1)
+        # one generator per category (keyed by its name): a row filtered to some categories
+        # (shang's per-category models) holds out exactly the items an unfiltered row does
+        rng = np.random.default_rng([int(seed), SPLIT_STREAM, zlib.crc32(str(cat).encode())])
         val += items[rng.permutation(len(items))[:n_val]].tolist()
     val_set = set(val)
     return [i for i in cats.index if i not in val_set], sorted(val_set)
@@ -77,7 +80,6 @@ def select_train_rows(params: Mapping[str, Any], method: str, manifest: pd.DataF
         train_rows = train_rows[train_rows[col].isin(allowed)]
     val_rows = train_rows.iloc[:0]
     if settings.get("holdout"):
-        from fashionbench.data.splits import split_rows
         train_rows, val_rows = split_rows(train_rows, settings["holdout"], int(params["seed"]),
                                           f"methods.{method}.holdout")
     if train_rows.empty:

@@ -370,8 +370,9 @@ def average_precision(pred_image_ids: object, pred_boxes: object, pred_scores: o
 
 
 def bootstrap_ap_differences(matches: Sequence[DetectionMatches], image_ids: object, *, n_boot: int = 1000,
-                             seed: int = 0, alpha: float = 0.05) -> np.ndarray:
-    """Paired per-image bootstrap of AP differences ``AP(matches[k]) - AP(matches[0])``.
+                             seed: int = 0, alpha: float = 0.05, reference: str = "first") -> np.ndarray:
+    """Paired per-image bootstrap of AP differences ``AP(matches[k]) - AP(matches[0])``
+    (``reference="previous"``: ``AP(matches[k]) - AP(matches[k - 1])``, each added entry's step).
 
     All entries of ``matches`` must be evaluations of the same images: ``image_ids`` (``[I]``)
     is the universe resampled with replacement (e.g. every evaluated image, with or without
@@ -413,9 +414,12 @@ def bootstrap_ap_differences(matches: Sequence[DetectionMatches], image_ids: obj
     for b in range(int(n_boot)):
         counts = np.bincount(rng.integers(0, n, n), minlength=n).astype(np.float64)
         reps[b] = [ap_from_matches(m, counts[p]) for m, p in zip(matches, positions)]
-    diffs = reps - reps[:, :1]
+    if reference not in ("first", "previous"):
+        raise ConfigError(f"bootstrap_ap_differences: reference must be 'first' or 'previous', got {reference!r}")
+    base = reps[:, :1] if reference == "first" else np.concatenate([reps[:, :1], reps[:, :-1]], axis=1)
+    diffs = reps - base
     out = np.zeros((len(matches), 3))
-    out[:, 0] = observed - observed[0]
+    out[:, 0] = observed - (observed[0] if reference == "first" else np.concatenate([observed[:1], observed[:-1]]))
     with np.errstate(invalid="ignore"):
         out[:, 1] = np.nanpercentile(diffs, 100 * alpha / 2, axis=0) if np.isfinite(diffs).any() else np.nan
         out[:, 2] = np.nanpercentile(diffs, 100 * (1 - alpha / 2), axis=0) if np.isfinite(diffs).any() else np.nan

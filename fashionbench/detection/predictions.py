@@ -206,7 +206,8 @@ def ap50_summary(gt: pd.DataFrame, detectors: Mapping[str, pd.DataFrame], wbf: S
 
     Returns:
         (flat metrics: ``ap50_<detector>``, ``ap50_wbf_<k>``, and for ``k >= 2``
-        ``ap50_wbf_<k>_gain``, ``..._gain_ci_low``, ``..._gain_ci_high``; plus ``n_eval_images``,
+        ``ap50_wbf_<k>_gain``, ``..._gain_ci_low``, ``..._gain_ci_high`` (vs ``WBF_1``) and
+        ``ap50_wbf_<k>_step``, ``..._step_ci_low``, ``..._step_ci_high`` (vs ``WBF_{k-1}``); plus ``n_eval_images``,
         ``n_gt_boxes``, ``n_boot``), and a table with one row per detector and per ``WBF_k``.
     """
     if gt.empty:
@@ -228,6 +229,9 @@ def ap50_summary(gt: pd.DataFrame, detectors: Mapping[str, pd.DataFrame], wbf: S
         rows.append({"row": n, "kind": "single detector", "detectors": n, "AP50": ap})
     wbf_matches = [_matches(restrict(p), g_paths, g_boxes, max_det) for p in wbf]
     diffs = bx.bootstrap_ap_differences(wbf_matches, universe, n_boot=n_boot, seed=seed, alpha=alpha)
+    # each added detector's own step (WBF_k vs WBF_{k-1}), on the same bootstrap draws (claim ji-1)
+    steps = bx.bootstrap_ap_differences(wbf_matches, universe, n_boot=n_boot, seed=seed, alpha=alpha,
+                                        reference="previous")
     for k, m in enumerate(wbf_matches, start=1):
         ap = bx.ap_from_matches(m)
         metrics[f"ap50_wbf_{k}"] = ap
@@ -237,7 +241,11 @@ def ap50_summary(gt: pd.DataFrame, detectors: Mapping[str, pd.DataFrame], wbf: S
             d, lo, hi = diffs[k - 1]
             metrics.update({f"ap50_wbf_{k}_gain": d, f"ap50_wbf_{k}_gain_ci_low": lo,
                             f"ap50_wbf_{k}_gain_ci_high": hi})
-            row.update({"gain vs WBF_1": d, "95% CI low": lo, "95% CI high": hi})
+            sd, slo, shi = steps[k - 1]
+            metrics.update({f"ap50_wbf_{k}_step": sd, f"ap50_wbf_{k}_step_ci_low": slo,
+                            f"ap50_wbf_{k}_step_ci_high": shi})
+            row.update({"gain vs WBF_1": d, "95% CI low": lo, "95% CI high": hi,
+                        "step vs WBF_k-1": sd, "step CI low": slo, "step CI high": shi})
         rows.append(row)
     metrics.update({"n_detectors": len(names), "n_eval_images": len(universe), "n_gt_boxes": len(gt),
                     "n_boot": int(n_boot)})

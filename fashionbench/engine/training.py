@@ -125,13 +125,16 @@ def _batches(cfg: Mapping[str, Any], ds: CropDataset, g: torch.Generator) -> Ite
 
 def train(cfg: Mapping[str, Any], ds: CropDataset, out_dir: str | os.PathLike, *, seed: int,
           progress: bool = True, stop_after_epoch: int | None = None,
-          on_epoch: Callable[[dict[str, Any]], None] | None = None) -> tuple[nn.Module, list[dict[str, Any]]]:
+          on_epoch: Callable[[dict[str, Any]], None] | None = None,
+          validate: Callable[[nn.Module], dict[str, float]] | None = None) -> tuple[nn.Module, list[dict[str, Any]]]:
     """Train the model described by ``cfg`` on ``ds``; checkpoint to ``out_dir`` every epoch.
 
     Resumes from ``out_dir/checkpoint.pt`` when its fingerprint matches ``cfg`` and ``seed``; the
     checkpoint is deleted once ``model.pt`` and ``history.json`` are written.
-    ``stop_after_epoch`` simulates a kill (used by tests). Returns the model and the history
-    (one dict per epoch: loss parts, lr, seconds, images/s).
+    ``stop_after_epoch`` simulates a kill (used by tests). ``validate(model)`` (main process only)
+    scores the model at the end of each epoch, e.g. ``{"val_mAP": ...}`` on held-out items; its
+    entries join the epoch's record. Returns the model and the history (one dict per epoch: loss
+    parts, lr, seconds, images/s, validation scores).
     """
     from fashionbench.core.progress import progress_bar
 
@@ -207,6 +210,11 @@ def train(cfg: Mapping[str, Any], ds: CropDataset, out_dir: str | os.PathLike, *
         rec = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"], "seconds": round(dt, 2),
                "images_per_s": round(n_seen / dt, 1) if dt > 0 else 0.0,
                **{k: v / max(1, n_seen) for k, v in sums.items()}}
+        if validate is not None and ctx.is_main:
+            t1 = time.perf_counter()
+            with torch.no_grad():
+                rec.update(validate(model.eval()))
+            rec["val_seconds"] = round(time.perf_counter() - t1, 2)
         history.append(rec)
         if on_epoch and ctx.is_main:
             on_epoch(rec)
@@ -251,6 +259,8 @@ def load_trained(out_dir: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]
         raise ConfigError(f"{path}: no trained model (run the train stage first)")
     saved = load_weights_file(path)
     cfg = saved["cfg"]
-    model = build_model(cfg.get("model", {}), len(saved["item_vocab"]), len(saved["category_vocab"]))
+    # the trained weights replace everything: do not read the initial (pretrained) weights again
+    spec = {k: v for k, v in (cfg.get("model") or {}).items() if k != "pretrained"}
+    model = build_model(spec, len(saved["item_vocab"]), len(saved["category_vocab"]))
     model.load_state_dict(saved["model"])
     return model.eval(), saved

@@ -180,7 +180,7 @@ def build_model(spec: Mapping[str, Any], num_classes: int, num_categories: int) 
                                     in_chans=S.integer(spec, "in_chans", 3, "model", low=1),
                                     pooling=pooling, gem_p=p,
                                     output_stride=S.integer(spec, "output_stride", 32, "model", low=1))
-        apply_pretrained(model.backbone, spec.get("pretrained"))
+        apply_pretrained(model.backbone, spec.get("pretrained"), spec["backbone"])
         return model
     if arch == "mgpa":
         spec = {"output_stride": 16, **spec}

@@ -8,9 +8,11 @@ Shared model-spec keys (read by ``backbone_from_spec``):
 - ``output_stride`` (default 32; 16 or 8 keep a larger final map by dilating the last stages, as
   PCB's "last stride 1" does): for a ResNet a 64 px input gives a 2x2 map at stride 32 and a 4x4
   map at stride 16.
-- ``pretrained`` (optional): ``{path, sha256, key_map}`` -> ``fashionbench.models.pretrained.
-  load_pretrained`` into the backbone (strict keys, SHA-256 verified). ``key_map`` maps
-  checkpoint keys to backbone keys, ``null`` drops a key (e.g. ``fc.weight: null``).
+- ``pretrained`` (optional): ``imagenet`` -> the ImageNet weights shipped in an installed package
+  (``fashionbench.models.pretrained.IMAGENET_WEIGHTS``: ``efficientnet_lite0``); or
+  ``{path, sha256, key_map}`` -> ``fashionbench.models.pretrained.load_pretrained`` into the
+  backbone (strict keys, SHA-256 verified). ``key_map`` maps checkpoint keys to backbone keys,
+  ``null`` drops a key (e.g. ``fc.weight: null``). Absent: random init.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import timm
 from torch import nn
 
 from fashionbench.core.errors import ConfigError
-from fashionbench.models.pretrained import load_pretrained
+from fashionbench.models.pretrained import load_imagenet, load_pretrained
 from fashionbench.models.spec import integer
 
 #: model-spec keys handled here, shared by every architecture
@@ -46,9 +48,13 @@ def create_backbone(name: str, in_chans: int = 3, output_stride: int = 32,
                           f"output_stride={output_stride} ({exc})") from exc
 
 
-def apply_pretrained(backbone: nn.Module, pre: Any) -> None:
-    """Load the ``pretrained`` spec entry ``{path, sha256[, key_map]}`` into ``backbone``."""
+def apply_pretrained(backbone: nn.Module, pre: Any, name: str | None = None) -> None:
+    """Load the ``pretrained`` spec entry (``imagenet`` or ``{path, sha256[, key_map]}``) into
+    ``backbone``, the timm model ``name``."""
     if not pre:
+        return
+    if pre == "imagenet":
+        load_imagenet(backbone, str(name))
         return
     if not isinstance(pre, Mapping) or not {"path", "sha256"} <= set(pre) or \
             set(pre) - {"path", "sha256", "key_map"}:
@@ -62,5 +68,5 @@ def backbone_from_spec(spec: Mapping[str, Any], global_pool: str = "") -> nn.Mod
         raise ConfigError("model.backbone: required (a timm model name such as 'resnet18')")
     backbone = create_backbone(spec["backbone"], integer(spec, "in_chans", 3, "model", low=1),
                                integer(spec, "output_stride", 32, "model", low=1), global_pool)
-    apply_pretrained(backbone, spec.get("pretrained"))
+    apply_pretrained(backbone, spec.get("pretrained"), spec["backbone"])
     return backbone

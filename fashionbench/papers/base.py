@@ -20,6 +20,7 @@ class Comparison:
     a: str
     b: str
     kind: str = "gt"
+    margin: float = 0.0  # equivalence margin of "not_gt" / "neutral" (metric units), see papers.claims
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,9 @@ class ClaimSpec:
     needs: str = ""  # what else the claim needs (shown when untested)
     scores: str = "per_query"  # table kind: "per_query", or e.g. "per_triplet" (module docstring)
     unit: str = "query_id"  # column pairing the rows of two methods
-    cluster: str | None = None  # column whose groups the bootstrap resamples together (None: rows)
+    cluster: str | None = "item_id"  # column whose groups the bootstrap resamples together (None: rows)
+    rests_on: tuple[str, ...] = ()  # other rows (globs) the arms are built from: each must have learned
+    note: str = ""  # where our test departs from the paper's (shown beside the verdict)
 
 
 @dataclass(frozen=True)

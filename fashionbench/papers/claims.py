@@ -1,36 +1,56 @@
 """The papers' relative claims, and verdicts computed from per-query scores.
 
 Each claim is a set of comparisons between evaluated methods (rows of ``params.yaml``), on one
-per-query metric. A side of a comparison is a method name or a glob (``shang-single-*``); a glob
-stands for the best matching method (highest mean). Verdicts, computed with a paired bootstrap
-over the queries both methods scored (95% CI of the difference in means):
+per-query metric. A side of a comparison is a method name or a glob (``shang-single-*``).
 
-- ``gt``      a > b: **holds** if the CI is above 0, **does not hold** if below, else **unclear**;
-- ``not_gt``  a does not beat b: **holds** if the CI is below 0, **does not hold** if above,
-              else **unclear**;
-- ``neutral`` a ~ b: **holds** if the CI contains 0, else **does not hold**.
+**Statistics** (the rule every verdict follows):
+
+1. Each comparison ``a - b`` gets a paired bootstrap CI of the difference in means over the units
+   both scored. Per-query scores are resampled by whole query *items* (``item_id``: a product's
+   1-3 consumer photos are not independent); per-triplet scores by anchor item.
+2. Its two-sided p-value comes from the bootstrap standard error (normal approximation,
+   :func:`fashionbench.core.stats.bootstrap_p_value`), and the p-values of *all* comparisons of
+   all claims evaluated together (13 claims: the family) are Holm-adjusted. The verdict reads the
+   **Holm-adjusted CI** (:func:`fashionbench.core.stats.adjusted_ci`), which excludes 0 exactly
+   when the adjusted p-value is under 0.05.
+3. Relations, on the adjusted CI ``[lo, hi]``:
+
+   - ``gt``      a > b: **holds** if ``lo > 0``, **does not hold** if ``hi < 0``, else **unclear**;
+   - ``not_gt``  a does not help over b, with equivalence margin ``m``: **holds** if ``hi < m``
+     (any gain is smaller than the margin), **does not hold** if ``lo > m``, else **unclear**;
+   - ``neutral`` a ~ b within ``m``: **holds** if ``-m < lo`` and ``hi < m``, **does not hold** if
+     ``lo > m`` or ``hi < -m``, else **unclear**.
+
+4. **Learned, or untested.** An arm whose metrics file puts its mAP under 5x its chance mAP
+   (:func:`fashionbench.retrieval.metrics.learned`), or a component row named in
+   ``ClaimSpec.rests_on`` whose final validation mAP is under 5x the validation chance
+   (``history.json``), makes the claim **untested: <row> did not learn (mAP x, chance y)**,
+   never "does not hold".
+5. **Glob arms** ("the best single model") are chosen without looking at the scores they are
+   compared on: the test query items are cut (seeded) into a selection half and a comparison
+   half; the glob resolves to the matching row with the highest mean on the selection half, and
+   the comparison uses the other half only.
+6. The seed-to-seed spread is not measured by this code yet (one seed per row): the reports say
+   so beside the verdicts.
 
 A claim holds when all its comparisons hold; it does not hold when any does not; otherwise it is
 unclear. A claim whose methods are not in the run is **untested**, with the reason.
 
 Detection claims use the special metric ``"ap50"`` and read the detect stage's
 ``metrics/detect.json`` (pass it as ``detection=``; :func:`load_detection_metrics`). ji-1
-("fusing more detectors with WBF raises AP50"): with ``n >= 2`` detectors, the gain
-``AP50(WBF_n) - AP50(WBF_1)`` and its 95% CI from a paired bootstrap over the evaluated images
-(``ap50_wbf_<n>_gain``, ``..._ci_low``, ``..._ci_high``) get the ``gt`` rule above: **holds** if
-the CI is above 0, **does not hold** if below, else **unclear**; **untested** without the file or
-with fewer than 2 detectors.
+("fusing more detectors with WBF raises AP50") is tested per added detector, in the order of
+``detectors:`` in params.yaml: ``WBF_k`` vs ``WBF_{k-1}`` for each ``k >= 2`` (keys
+``ap50_wbf_<k>_step``, ``..._step_ci_low``, ``..._step_ci_high``: paired bootstrap over the
+evaluated images), each a ``gt`` comparison in the Holm family; **untested** without the file
+or with fewer than 2 detectors.
 
 Claims on other per-unit scores than the per-query tables (paper ``zhan``: triplet accuracy,
 Tables I-II) name their table kind in ``ClaimSpec.scores`` (``"per_triplet"``: one row per
 validation triplet, ``artifacts/per_triplet/<method>.csv`` from the ``triplet_eval`` stage),
 the id column that pairs rows across methods (``unit``: ``triplet_id``) and a ``cluster``
-column (``anchor_item``): the paired bootstrap then resamples whole clusters (all triplets of
-one anchor item together, :func:`fashionbench.core.stats.paired_cluster_bootstrap_diff`), because
-the triplets of one item are not independent. Pass those tables as
-``unit_scores={"per_triplet": {method: table}}``; when not passed they are read from
-``<project>/artifacts/<scores>/<method>.csv`` for the methods in ``per_query`` (the evaluated
-rows), so the report notebooks need no extra argument.
+column (``anchor_item``). Pass those tables as ``unit_scores={"per_triplet": {method: table}}``;
+when not passed they are read from ``<project>/artifacts/<scores>/<method>.csv`` for the methods
+in ``per_query`` (the evaluated rows), so the report notebooks need no extra argument.
 """
 
 from __future__ import annotations
@@ -69,22 +89,57 @@ class ClaimResult:
     metric: str
     details: list[dict] = field(default_factory=list)
     reason: str = ""
+    note: str = ""
 
 
-def _resolve(side: str, per_query: Mapping[str, pd.DataFrame], metric: str) -> str | None:
-    names = [m for m in per_query if fnmatch.fnmatchcase(m, side) and metric in per_query[m].columns]
+#: sub-stream of the run's seed that splits the test query items for glob selection
+SELECTION_STREAM = 0xC1A1
+ALPHA = 0.05
+
+
+def _is_glob(side: str) -> bool:
+    return any(ch in side for ch in "*?[")
+
+
+def _resolve(side: str, tables: Mapping[str, pd.DataFrame], metric: str, keep: Any = None,
+             unit: str = "query_id") -> str | None:
+    """``side`` itself, or for a glob the matching row with the highest mean ``metric`` (on the
+    units in ``keep`` when given: the selection half)."""
+    names = [m for m in tables if fnmatch.fnmatchcase(m, side) and metric in tables[m].columns]
     if not names:
         return None
-    return max(sorted(names), key=lambda m: float(per_query[m][metric].mean()))
+
+    def score(m: str) -> float:
+        t = tables[m]
+        if keep is not None:
+            t = t[t[unit].astype(str).isin(keep)]
+        return float(t[metric].mean()) if len(t) else float("-inf")
+
+    return max(sorted(names), key=score)
+
+
+def selection_split(tables: Mapping[str, pd.DataFrame], unit: str, cluster: str | None, seed: int
+                    ) -> tuple[set[str], set[str]]:
+    """(selection units, comparison units): the distinct clusters (query items) of every table,
+    sorted, cut in two halves by a permutation of ``default_rng([seed, SELECTION_STREAM])``."""
+    key = cluster if cluster and tables and all(cluster in t.columns for t in tables.values()) else unit
+    cols = list(dict.fromkeys([unit, key]))
+    pairs = pd.concat([t[cols].astype(str) for t in tables.values() if set(cols) <= set(t.columns)]
+                      ).drop_duplicates() if tables else pd.DataFrame(columns=cols)
+    groups = np.array(sorted(pairs[key].unique()))
+    perm = np.random.default_rng([int(seed), SELECTION_STREAM]).permutation(len(groups))
+    chosen = set(groups[perm[: len(groups) // 2]].tolist())
+    sel = set(pairs.loc[pairs[key].isin(chosen), unit])
+    return sel, set(pairs[unit]) - sel
 
 
 def _aligned(a: pd.DataFrame, b: pd.DataFrame, metric: str, unit: str = "query_id",
              cluster: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """The two methods' scores on the units both scored (and a's cluster label of each unit)."""
-    extra = [cluster] if cluster else []
+    extra = [cluster] if cluster and cluster in a.columns else []
     m = a[[unit, metric] + extra].merge(b[[unit, metric]], on=unit, suffixes=("_a", "_b"))
     return (m[f"{metric}_a"].to_numpy(float), m[f"{metric}_b"].to_numpy(float),
-            m[cluster].astype(str).to_numpy() if cluster else None)
+            m[cluster].astype(str).to_numpy() if extra else None)
 
 
 def load_unit_scores(kind: str, methods: Sequence[str], artifacts_dir: str | Path | None = None
@@ -97,13 +152,15 @@ def load_unit_scores(kind: str, methods: Sequence[str], artifacts_dir: str | Pat
     return {m: pd.read_csv(folder / f"{m}.csv") for m in methods if (folder / f"{m}.csv").is_file()}
 
 
-def _verdict(kind: str, lo: float, hi: float) -> str:
+def _verdict(kind: str, lo: float, hi: float, margin: float = 0.0) -> str:
     if kind == "gt":
         return HOLDS if lo > 0 else NOT_HOLD if hi < 0 else UNCLEAR
     if kind == "not_gt":
-        return HOLDS if hi < 0 else NOT_HOLD if lo > 0 else UNCLEAR
+        return HOLDS if hi < margin else NOT_HOLD if lo > margin else UNCLEAR
     if kind == "neutral":
-        return HOLDS if lo <= 0 <= hi else NOT_HOLD
+        if margin <= 0:  # no margin: "about equal" = the CI contains 0
+            return HOLDS if lo <= 0 <= hi else NOT_HOLD
+        return HOLDS if -margin < lo and hi < margin else NOT_HOLD if lo > margin or hi < -margin else UNCLEAR
     raise ValueError(f"unknown comparison kind {kind!r}")
 
 
@@ -113,97 +170,175 @@ def load_detection_metrics(metrics_dir: str | Path) -> dict[str, float] | None:
     return load_metrics(path) if path.is_file() else None
 
 
-def _ap50_claim(spec: ClaimSpec, detection: Mapping[str, float] | None) -> ClaimResult:
-    """Verdict of an ``ap50`` claim (ji-1) from the detect stage's metrics (rule in the module docstring)."""
-    res = ClaimResult(spec.id, spec.paper, spec.text, UNTESTED, spec.metric)
+def load_histories(models_dir: str | Path | None = None) -> dict[str, list[dict]]:
+    """``{row: history}`` from ``<models_dir>/<row>/history.json`` (default: the project's)."""
+    import json
+
+    folder = Path(models_dir) if models_dir is not None else project_root() / "artifacts" / "models"
+    out: dict[str, list[dict]] = {}
+    for f in sorted(folder.glob("*/history.json")) if folder.is_dir() else []:
+        out[f.parent.name] = json.loads(f.read_text())
+    return out
+
+
+def _metrics_of(metrics: Any) -> dict[str, dict]:
+    if metrics is None:
+        return {}
+    if isinstance(metrics, pd.DataFrame):
+        return {str(i): {k: v for k, v in row.items() if pd.notna(v)} for i, row in metrics.iterrows()}
+    return {str(k): dict(v) for k, v in metrics.items()}
+
+
+def not_learned(row: str, metrics: Mapping[str, Mapping], histories: Mapping[str, list] | None = None
+                ) -> str | None:
+    """``"<row> did not learn (mAP x, chance y)"`` when the row's test mAP (metrics file) or, for a
+    row without one, its last validation mAP (history) is under 5x chance; else None."""
+    from fashionbench.retrieval.metrics import LEARNED_FACTOR, learned
+
+    m = metrics.get(row)
+    if m is not None and learned(m) is False:
+        return f"{row} did not learn (mAP {float(m['mAP']):.4f}, chance {float(m['chance_mAP']):.4f})"
+    h = (histories or {}).get(row)
+    if m is None and h and "val_mAP" in h[-1] and "val_chance_mAP" in h[-1]:
+        v, c = float(h[-1]["val_mAP"]), float(h[-1]["val_chance_mAP"])
+        if v < LEARNED_FACTOR * c:
+            return f"{row} did not learn (validation mAP {v:.4f}, chance {c:.4f})"
+    return None
+
+
+def _ap50_comparisons(spec: ClaimSpec, detection: Mapping[str, float] | None) -> tuple[list[dict], str]:
+    """The per-step comparisons of an ``ap50`` claim (ji-1), or a reason why it is untested."""
     ks = sorted(int(k[len("ap50_wbf_"):]) for k in (detection or {})
                 if k.startswith("ap50_wbf_") and k[len("ap50_wbf_"):].isdigit())
     if not ks:
-        res.reason = f"needs {spec.needs}; not part of this run"
-        return res
-    n = ks[-1]
-    keys = (f"ap50_wbf_{n}_gain", f"ap50_wbf_{n}_gain_ci_low", f"ap50_wbf_{n}_gain_ci_high")
-    if n < 2 or 1 not in ks or not all(k in detection for k in keys):
-        res.reason = f"needs AP50 of WBF over at least 2 detectors with its bootstrap CI; this run has {n}"
-        return res
-    diff, lo, hi = (float(detection[k]) for k in keys)
-    v = _verdict("gt", lo, hi)
-    res.verdict = v
-    res.details.append({"a": f"WBF_{n}", "b": "WBF_1", "kind": "gt", "mean_a": float(detection[f"ap50_wbf_{n}"]),
-                        "mean_b": float(detection["ap50_wbf_1"]), "diff": diff, "ci_low": lo, "ci_high": hi,
-                        "n_queries": int(detection.get("n_eval_images", 0)), "verdict": v})
-    return res
+        return [], f"needs {spec.needs}; not part of this run"
+    steps = []
+    for k in ks[1:]:
+        keys = (f"ap50_wbf_{k}_step", f"ap50_wbf_{k}_step_ci_low", f"ap50_wbf_{k}_step_ci_high")
+        if not all(x in detection for x in keys):
+            return [], f"metrics/detect.json lacks {keys[0]} (re-run the detect stage)"
+        d, lo, hi = (float(detection[x]) for x in keys)
+        steps.append({"a": f"WBF_{k}", "b": f"WBF_{k - 1}", "kind": "gt", "margin": 0.0,
+                      "mean_a": float(detection[f"ap50_wbf_{k}"]), "mean_b": float(detection[f"ap50_wbf_{k - 1}"]),
+                      "diff": d, "ci_low": lo, "ci_high": hi, "n_queries": int(detection.get("n_eval_images", 0)),
+                      "unit": "images"})
+    if not steps:
+        return [], f"needs AP50 of WBF over at least 2 detectors; this run has {ks[-1]}"
+    return steps, ""
 
 
 def evaluate_claims(per_query: Mapping[str, pd.DataFrame], specs: Sequence[ClaimSpec] = CLAIMS, *,
                     n_boot: int = 1000, seed: int = 0, papers: Sequence[str] | None = None,
                     detection: Mapping[str, float] | None = None,
-                    unit_scores: Mapping[str, Mapping[str, pd.DataFrame]] | None = None) -> list[ClaimResult]:
-    """Verdicts for ``specs`` from per-query tables (one per method, with a ``query_id`` column).
+                    unit_scores: Mapping[str, Mapping[str, pd.DataFrame]] | None = None,
+                    metrics: Any = None, histories: Mapping[str, list] | None = None) -> list[ClaimResult]:
+    """Verdicts for ``specs`` by the rule in the module docstring.
 
-    ``detection``: the detect stage's metrics (``metrics/detect.json``, see
-    :func:`load_detection_metrics`) for the ``ap50`` claims; None leaves them untested.
-    ``unit_scores``: ``{kind: {method: table}}`` for claims whose ``scores`` is not
-    ``per_query``; a kind not given is read with :func:`load_unit_scores` (module docstring).
+    ``per_query``: one table per evaluated row (``query_id``, ``item_id``, the metrics).
+    ``detection``: the detect stage's metrics for the ``ap50`` claims (None: untested).
+    ``unit_scores``: ``{kind: {method: table}}`` for claims whose ``scores`` is not ``per_query``.
+    ``metrics``: the rows' metrics files (dict or the reports' DataFrame, with ``mAP`` and
+    ``chance_mAP``) and ``histories``: ``{row: history.json}``, for the "did not learn" check
+    (None: not checked). ``papers`` filters the *returned* results only: the Holm family is
+    always all of ``specs``.
     """
+    from fashionbench.core.stats import adjusted_ci, bootstrap_p_value, holm
+
     tables_of: dict[str, Mapping[str, pd.DataFrame]] = {"per_query": per_query, **(unit_scores or {})}
-    out = []
+    mets = _metrics_of(metrics)
+    out: list[ClaimResult] = []
+    pending: list[dict] = []  # every comparison of every claim: the Holm family
     for spec in specs:
-        if papers is not None and spec.paper not in papers:
-            continue
+        res = ClaimResult(spec.id, spec.paper, spec.text, UNTESTED, spec.metric, note=spec.note)
+        out.append(res)
         if spec.metric == "ap50":
-            out.append(_ap50_claim(spec, detection))
+            steps, reason = _ap50_comparisons(spec, detection)
+            res.reason = reason
+            res.details = steps
             continue
-        res = ClaimResult(spec.id, spec.paper, spec.text, UNTESTED, spec.metric)
         if not spec.comparisons:
             res.reason = f"needs {spec.needs}; not part of this run"
-            out.append(res)
             continue
         if spec.scores not in tables_of:
             tables_of[spec.scores] = load_unit_scores(spec.scores, list(per_query))
         tables = tables_of[spec.scores]
-        verdicts, missing = [], []
+        missing: list[str] = []
+        sel = test = None
+        if any(_is_glob(c.a) or _is_glob(c.b) for c in spec.comparisons):
+            sel, test = selection_split(tables, spec.unit, spec.cluster, seed)
         for comp in spec.comparisons:
-            a, b = _resolve(comp.a, tables, spec.metric), _resolve(comp.b, tables, spec.metric)
+            a = _resolve(comp.a, tables, spec.metric, sel, spec.unit)
+            b = _resolve(comp.b, tables, spec.metric, sel, spec.unit)
             if a is None or b is None:
                 missing += [s for s, r in ((comp.a, a), (comp.b, b)) if r is None]
                 continue
-            va, vb, groups = _aligned(tables[a], tables[b], spec.metric, spec.unit, spec.cluster)
+            ta, tb = tables[a], tables[b]
+            globbed = _is_glob(comp.a) or _is_glob(comp.b)
+            if globbed:
+                ta = ta[ta[spec.unit].astype(str).isin(test)]
+                tb = tb[tb[spec.unit].astype(str).isin(test)]
+            va, vb, groups = _aligned(ta, tb, spec.metric, spec.unit, spec.cluster)
             if groups is None:
                 diff, lo, hi = paired_bootstrap_diff(va, vb, n_boot=n_boot, seed=seed)
             else:
                 diff, lo, hi = paired_cluster_bootstrap_diff(va, vb, groups, n_boot=n_boot, seed=seed)
-            v = _verdict(comp.kind, lo, hi)
-            verdicts.append(v)
-            res.details.append({"a": a, "b": b, "kind": comp.kind, "mean_a": float(va.mean()),
-                                "mean_b": float(vb.mean()), "diff": float(diff), "ci_low": float(lo),
-                                "ci_high": float(hi), "n_queries": int(len(va)), "verdict": v,
-                                **({"n_clusters": int(len(np.unique(groups)))} if groups is not None else {})})
+            res.details.append({"a": a, "b": b, "kind": comp.kind, "margin": float(comp.margin),
+                                "mean_a": float(va.mean()), "mean_b": float(vb.mean()), "diff": float(diff),
+                                "ci_low": float(lo), "ci_high": float(hi), "n_queries": int(len(va)),
+                                **({"n_clusters": int(len(np.unique(groups)))} if groups is not None else {}),
+                                **({"selection": f"{comp.a if _is_glob(comp.a) else comp.b} chosen on the "
+                                    "selection half of the query items; compared on the other half"}
+                                   if globbed else {})})
         if missing:
-            res.verdict = UNTESTED
+            res.details = []
             res.reason = ("methods not in this run: " + ", ".join(sorted(set(missing)))
                           + (f" (needs {spec.needs})" if spec.needs else ""))
-        elif NOT_HOLD in verdicts:
-            res.verdict = NOT_HOLD
-        elif all(v == HOLDS for v in verdicts):
-            res.verdict = HOLDS
-        else:
-            res.verdict = UNCLEAR
-        out.append(res)
-    return out
+            continue
+        if mets or histories:
+            rows = sorted({d[s] for d in res.details for s in ("a", "b")})
+            rows += [m for g in spec.rests_on for m in sorted(set(mets) | set(histories or {}))
+                     if fnmatch.fnmatchcase(m, g) and m not in rows]
+            failed = [r for r in (not_learned(x, mets, histories) for x in rows) if r]
+            if failed:
+                res.reason = "; ".join(failed)
+                res.details = []
+                continue
+    for res in out:
+        pending += res.details
+    ps = []
+    for d in pending:
+        d["se"], d["p"] = bootstrap_p_value(d["diff"], d["ci_low"], d["ci_high"], ALPHA)
+        ps.append(d["p"])
+    for d, p_adj in zip(pending, holm(ps, ALPHA)):
+        d["p_holm"] = float(p_adj)
+        d["adj_low"], d["adj_high"] = adjusted_ci(d["diff"], d["se"], d["p"], d["p_holm"], ALPHA)
+        d["verdict"] = _verdict(d["kind"], d["adj_low"], d["adj_high"], d.get("margin", 0.0))
+        d["family_size"] = len(pending)
+    for res in out:
+        if not res.details:
+            continue
+        vs = [d["verdict"] for d in res.details]
+        res.verdict = NOT_HOLD if NOT_HOLD in vs else HOLDS if all(v == HOLDS for v in vs) else UNCLEAR
+    return [r for r in out if papers is None or r.paper in papers]
+
+
+def _relation(d: Mapping) -> str:
+    m = d.get("margin", 0.0)
+    return {"gt": ">", "not_gt": f"gain < {m:g}" if m else "<=", "neutral": f"~ (within {m:g})" if m else "~"}[d["kind"]]
 
 
 def claims_table(results: Sequence[ClaimResult]) -> pd.DataFrame:
-    """One row per claim: id, claim, verdict, the compared means with the CI of the difference."""
+    """One row per claim: id, claim, verdict, and per comparison the means, the difference with its
+    95% bootstrap CI and its Holm-adjusted CI and p-value; the reason for an untested claim."""
     rows = []
     for r in results:
-        nums = "; ".join(f"{d['a']} {d['mean_a']:.4f} vs {d['b']} {d['mean_b']:.4f}: "
-                         f"diff {d['diff']:+.4f} [{d['ci_low']:+.4f}, {d['ci_high']:+.4f}] ({d['verdict']})"
-                         for d in r.details)
+        nums = "; ".join(f"{d['a']} {d['mean_a']:.4f} vs {d['b']} {d['mean_b']:.4f} ({_relation(d)}): "
+                         f"diff {d['diff']:+.4f}, 95% CI [{d['ci_low']:+.4f}, {d['ci_high']:+.4f}], "
+                         f"Holm CI [{d['adj_low']:+.4f}, {d['adj_high']:+.4f}], p_Holm {d['p_holm']:.3g} "
+                         f"-> {d['verdict']}" for d in r.details)
         rows.append({"claim": r.id, "text": r.text, "metric": r.metric, "verdict": r.verdict,
-                     "numbers (95% bootstrap CI of the difference)": nums or "—", "reason": r.reason or ""})
-    return pd.DataFrame(rows, columns=["claim", "text", "metric", "verdict",
-                                       "numbers (95% bootstrap CI of the difference)", "reason"])
+                     "evidence": nums or r.reason or "—", "departs from the paper": r.note or "—"})
+    return pd.DataFrame(rows, columns=["claim", "text", "metric", "verdict", "evidence", "departs from the paper"])
 
 
 VERDICT_COLOURS = {HOLDS: "#c8e6c9", NOT_HOLD: "#ffcdd2", UNCLEAR: "#ffe0b2", UNTESTED: "#eeeeee"}

@@ -49,7 +49,8 @@ def score_ranking(params: Mapping[str, Any], name: str, ranking: "Ranking",
     manifest, images_root, proto = _protocol(params)
     ranking = apply_scope(ranking, manifest, proto)
     save_ranking(ranking_path(name), ranking)
-    metrics, per_query = evaluate_ranking_detailed(ranking, ks=tuple(ev.get("ks", (1, 5, 10, 20, 30, 40, 50))))
+    metrics, per_query = evaluate_ranking_detailed(ranking, ks=tuple(ev.get("ks", (1, 5, 10, 20, 30, 40, 50))),
+                                                   gallery_sizes=_scope_sizes(ranking, manifest, proto))
     metrics = {**metrics, **(extra or {})}
     with atomic_path(per_query_path(name)) as tmp:
         per_query.to_csv(tmp, index=False)
@@ -59,6 +60,17 @@ def score_ranking(params: Mapping[str, Any], name: str, ranking: "Ranking",
     save_metrics(protocol_metrics_path(name), protocol_scores(ranking, per_query, manifest, proto, images_root,
                                                               qcrop, gcrop))
     return metrics
+
+
+def _scope_sizes(ranking: "Ranking", manifest: pd.DataFrame, proto: Any) -> Any:
+    """Gallery size of each query's scope (None: the whole gallery), for the chance levels."""
+    if proto.gallery_scope is None:
+        return None
+    from fashionbench.retrieval.protocols.retrieval import column_of
+
+    qg = pd.Series(column_of(manifest, ranking.query_ids, proto.gallery_scope, "prepared manifest")).astype(str)
+    gg = pd.Series(column_of(manifest, ranking.gallery_ids, proto.gallery_scope, "prepared manifest")).astype(str)
+    return qg.map(gg.value_counts()).fillna(0).to_numpy(int)
 
 
 def evaluate(params: Mapping[str, Any], method: str) -> dict[str, float]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import pandas as pd
 
@@ -65,14 +65,48 @@ def train(params: Mapping[str, Any], method: str, progress: bool = True) -> list
     if launched is not None:
         return launched
     manifest, root = load_dataset(params)
-    train_rows, _ = select_train_rows(params, method, manifest)
+    train_rows, val_rows = select_train_rows(params, method, manifest)
     train_rows = with_category_column(train_rows, settings, method)
     crop, _, _ = config.row_crops(settings)
+    validate = validation_scorer(val_rows, root, crop, int(settings["img_size"]),
+                                 int(settings.get("embed_batch_size", 256)))
     train_rows, crop = _expanded(train_rows, crop, settings, method, int(params["seed"]))
     cache, _ = loader_settings(settings, f"methods.{method}")
     ds = CropDataset(train_rows, root, crop, int(settings["img_size"]), cache=cache, progress=progress)
-    _, history = run_training(settings, ds, model_dir(method), seed=int(params["seed"]), progress=progress)
+    _, history = run_training(settings, ds, model_dir(method), seed=int(params["seed"]), progress=progress,
+                              validate=validate)
     return history
+
+
+def validation_scorer(val_rows: pd.DataFrame, root: Any, crop: str, size: int, batch_size: int = 256
+                      ) -> "Callable[[Any], dict[str, float]] | None":
+    """``model -> {"val_mAP", "val_top1", "val_top10", "val_chance_mAP"}`` on the held-out items
+    (their consumer photos searched among their shop images, full ranking), or ``None`` without
+    held-out items (a row without ``holdout``) or without both domains among them."""
+    import numpy as np
+
+    from fashionbench.data.imaging import CropDataset
+    from fashionbench.engine.embedding import embed_dataset
+    from fashionbench.retrieval.metrics import chance_levels, evaluate
+
+    if val_rows is None or val_rows.empty:
+        return None
+    rows = val_rows.reset_index(drop=True)
+    is_q = (rows["domain"] == "consumer").to_numpy()
+    if not is_q.any() or is_q.all():
+        return None
+    ds = CropDataset(rows, root, crop, size, cache=True)
+    labels = rows["item_id"].astype(str).to_numpy()
+    n_rel = np.array([(labels[~is_q] == v).sum() for v in labels[is_q]])
+    chance = chance_levels(n_rel[n_rel > 0], int((~is_q).sum()), int((~is_q).sum()))["mAP"]
+
+    def score(model: Any) -> dict[str, float]:
+        feats = embed_dataset(model, ds, batch_size, progress=False)
+        m = evaluate(feats[is_q], feats[~is_q], labels[is_q], labels[~is_q], ks=(1, 10))
+        return {"val_mAP": float(m["mAP"]), "val_top1": float(m["top1"]), "val_top10": float(m["top10"]),
+                "val_chance_mAP": float(chance)}
+
+    return score
 
 
 def _worker(method: str, params_file: str) -> None:

@@ -30,8 +30,12 @@ SYNTHETIC_NOTE = (
 PACKAGES = ("fashionbench", "torch", "torchvision", "timm", "numpy", "pandas", "scikit-learn", "faiss-cpu",
             "faiss-gpu", "pytorch-metric-learning", "ultralytics", "ensemble-boxes", "papermill", "dvc",
             "matplotlib", "pillow", "scikit-image")
-SUMMARY_COLUMNS = ("mAP", "mAP@10", "top1", "top5", "top10", "top20", "top30", "top40", "top50",
-                   "n_queries", "n_without_match")
+SUMMARY_COLUMNS = ("status", "mAP", "chance_mAP", "mAP@10", "top1", "top5", "top10", "top20", "top30", "top40",
+                   "top50", "n_queries", "n_without_match")
+#: the ``status`` of a row whose mAP is under 5x its chance mAP (fashionbench.retrieval.metrics.learned)
+NOT_LEARNED = "DID NOT LEARN"
+#: a row whose last epoch raised its validation mAP by more than this is "still improving"
+PLATEAU_TOLERANCE = 0.005
 
 
 # ----------------------------------------------------------------------------- loading
@@ -40,6 +44,9 @@ def load_all_metrics(methods: Sequence[str], metrics_dir: Path) -> pd.DataFrame:
     """One row per method (index = method) from ``metrics/<method>.json``; missing files skipped."""
     rows = {m: load_metrics(metrics_dir / f"{m}.json") for m in methods if (metrics_dir / f"{m}.json").is_file()}
     df = pd.DataFrame.from_dict(rows, orient="index")
+    if len(df) and {"mAP", "chance_mAP"} <= set(df.columns):
+        from fashionbench.retrieval.metrics import LEARNED_FACTOR
+        df["status"] = np.where(df["mAP"] >= LEARNED_FACTOR * df["chance_mAP"], "learned", NOT_LEARNED)
     cols = [c for c in SUMMARY_COLUMNS if c in df.columns] + [c for c in df.columns if c not in SUMMARY_COLUMNS]
     return df[cols] if len(df) else df
 
@@ -114,21 +121,63 @@ def environment(params: Mapping[str, Any] | None = None, root: Path | None = Non
 # ----------------------------------------------------------------------------- figures
 
 def plot_history(history: Sequence[Mapping[str, Any]], title: str = "") -> plt.Figure:
-    """Training curves: every loss part per epoch, the learning rate and throughput."""
+    """Training curves: every loss part per epoch, the validation mAP (with its chance level), the
+    learning rate and throughput."""
     df = pd.DataFrame(history)
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.2))
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3.2))
     for c in df.columns:
-        if c not in ("epoch", "lr", "seconds", "images_per_s"):
+        if c not in ("epoch", "lr", "seconds", "images_per_s", "val_seconds") and not c.startswith("val_"):
             axes[0].plot(df["epoch"], df[c], marker="o", label=c)
     axes[0].set(xlabel="epoch", ylabel="loss", title="training loss")
     axes[0].legend(fontsize=8)
-    axes[1].plot(df["epoch"], df["lr"], marker="o")
-    axes[1].set(xlabel="epoch", ylabel="learning rate", title="schedule")
-    axes[2].bar(df["epoch"], df["images_per_s"])
-    axes[2].set(xlabel="epoch", ylabel="images / s", title="throughput")
+    if "val_mAP" in df:
+        axes[1].plot(df["epoch"], df["val_mAP"], marker="o", label="validation mAP")
+        axes[1].axhline(float(df["val_chance_mAP"].iloc[-1]), color="grey", ls=":", label="chance")
+        axes[1].legend(fontsize=8)
+    axes[1].set(xlabel="epoch", ylabel="mAP", title="held-out items")
+    axes[2].plot(df["epoch"], df["lr"], marker="o")
+    axes[2].set(xlabel="epoch", ylabel="learning rate", title="schedule")
+    axes[3].bar(df["epoch"], df["images_per_s"])
+    axes[3].set(xlabel="epoch", ylabel="images / s", title="throughput")
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def still_improving(history: Sequence[Mapping[str, Any]], tol: float = PLATEAU_TOLERANCE) -> bool | None:
+    """Whether the last epoch is the best so far and raised the validation mAP by more than ``tol``
+    over the previous one (None: no validation scores, or a single epoch)."""
+    vals = [h.get("val_mAP") for h in history]
+    if len(vals) < 2 or any(v is None for v in vals):
+        return None
+    return bool(vals[-1] >= max(vals) and vals[-1] - vals[-2] > tol)
+
+
+def training_table(names: Sequence[str], models_dir: Path) -> pd.DataFrame:
+    """Per trained row: epochs, train minutes, validation mAP (last, best and its epoch), the
+    validation chance level and whether the curve had flattened (``status``)."""
+    from fashionbench.retrieval.metrics import LEARNED_FACTOR
+
+    rows = []
+    for m in names:
+        path = models_dir / m / "history.json"
+        if not path.is_file():
+            continue
+        h = json.loads(path.read_text())
+        row: dict[str, Any] = {"row": m, "epochs": len(h),
+                               "train min": round(sum(float(e.get("seconds", 0)) + float(e.get("val_seconds", 0))
+                                                      for e in h) / 60, 1)}
+        if h and "val_mAP" in h[-1]:
+            vals = [float(e["val_mAP"]) for e in h]
+            chance = float(h[-1]["val_chance_mAP"])
+            best = int(np.argmax(vals))
+            more = still_improving(h)
+            row.update({"val mAP (last)": round(vals[-1], 4), "val mAP (best)": round(vals[best], 4),
+                        "best epoch": best + 1, "val chance": round(chance, 4),
+                        "status": NOT_LEARNED if vals[-1] < LEARNED_FACTOR * chance else
+                        "STILL IMPROVING" if more else "plateau"})
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("row") if rows else pd.DataFrame()
 
 
 def plot_topk(metrics: pd.DataFrame, ks: Sequence[int] = (1, 5, 10, 20, 30, 40, 50), title: str = "") -> plt.Figure:
@@ -140,7 +189,9 @@ def plot_topk(metrics: pd.DataFrame, ks: Sequence[int] = (1, 5, 10, 20, 30, 40, 
     markers = "osD^vP*Xh<>"
     for i, (m, row) in enumerate(metrics.iterrows()):
         ys = [row.get(f"top{k}", np.nan) for k in ks]
-        ax.plot(ks, ys, marker=markers[(i // 10) % len(markers)], label=str(m))
+        failed = row.get("status") == NOT_LEARNED
+        ax.plot(ks, ys, marker=markers[(i // 10) % len(markers)], ls=":" if failed else "-",
+                label=f"{m} ({NOT_LEARNED.lower()})" if failed else str(m))
     ax.set(xlabel="k", ylabel="top-k accuracy (hit rate)", title=title or "top-k accuracy", ylim=(0, 1.02))
     ax.grid(alpha=0.3)
     if len(metrics) > 8:
@@ -162,17 +213,27 @@ def plot_metric_bars(metrics: pd.DataFrame, per_query: Mapping[str, pd.DataFrame
         if per_query and m in per_query:
             _, lo, hi = bootstrap_ci(per_query[m][pq_column].to_numpy(float), n_boot=n_boot, seed=seed)
             err[:, i] = (vals[i] - lo, hi - vals[i])
+    failed = [metrics.loc[m].get("status") == NOT_LEARNED for m in names] if "status" in metrics else [False] * len(names)
+    colours = ["#bbbbbb" if f else "C0" for f in failed]
+    labels = [f"{m} ({NOT_LEARNED.lower()})" if f else m for m, f in zip(names, failed)]
+    chance = metrics[f"chance_{column}"].to_numpy(float) if f"chance_{column}" in metrics else None
     if len(names) > 12:   # many rows: horizontal bars, one readable label per row
         fig, ax = plt.subplots(figsize=(7.5, 0.24 * len(names) + 1.2), layout="constrained")
-        ax.barh(range(len(names)), vals, xerr=err, capsize=2, height=0.7)
-        ax.set_yticks(range(len(names)), names, fontsize=7)
+        ax.barh(range(len(names)), vals, xerr=err, capsize=2, height=0.7, color=colours)
+        if chance is not None:
+            ax.scatter(chance, range(len(names)), marker="|", color="k", s=60, zorder=3, label="chance")
+            ax.legend(fontsize=7, loc="lower right")
+        ax.set_yticks(range(len(names)), labels, fontsize=7)
         ax.invert_yaxis()
         ax.grid(axis="x", alpha=0.3)
         ax.set(xlabel=column, title=f"{column} with 95% bootstrap CI")
         return fig
     fig, ax = plt.subplots(figsize=(max(4, 0.9 * len(names) + 2), 3.5), layout="constrained")
-    ax.bar(range(len(names)), vals, yerr=err, capsize=4)
-    ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+    ax.bar(range(len(names)), vals, yerr=err, capsize=4, color=colours)
+    if chance is not None:
+        ax.scatter(range(len(names)), chance, marker="_", color="k", s=200, zorder=3, label="chance")
+        ax.legend(fontsize=7)
+    ax.set_xticks(range(len(names)), labels, rotation=30, ha="right")
     ax.set(ylabel=column, title=f"{column} with 95% bootstrap CI")
     return fig
 
@@ -394,20 +455,41 @@ def paper_table(table: Any, paper_id: str, metrics: pd.DataFrame, per_query: Map
     return pd.DataFrame(rows).set_index("row")
 
 
-def plot_histories(names: Sequence[str], models_dir: Path, title: str = "training loss") -> plt.Figure | None:
-    """Training-loss curves of several methods (from their ``history.json``), one line each."""
-    fig, ax = plt.subplots(figsize=(6.5, 3.5))
-    drawn = False
-    for m in names:
+def plot_histories(names: Sequence[str], models_dir: Path, title: str = "training") -> plt.Figure | None:
+    """Training loss and validation mAP per epoch of several methods (their ``history.json``), one
+    line each (distinct colour and marker); the validation chance level dotted."""
+    fig, (ax, av) = plt.subplots(1, 2, figsize=(12, 3.8), layout="constrained")
+    drawn, chance = False, []
+    cmap = plt.get_cmap("tab20")
+    markers = "osD^vP*Xh<>"
+    for i, m in enumerate(names):
         path = models_dir / m / "history.json"
         if path.is_file():
             h = pd.DataFrame(json.loads(path.read_text()))
-            ax.plot(h["epoch"], h["loss"], marker=".", label=m)
+            style = {"color": cmap(i % 20), "marker": markers[i % len(markers)], "ms": 4}
+            ax.plot(h["epoch"], h["loss"], label=m, **style)
+            if "val_mAP" in h:
+                av.plot(h["epoch"], h["val_mAP"], label=m, **style)
+                chance.append(float(h["val_chance_mAP"].iloc[-1]))
             drawn = True
     if not drawn:
         plt.close(fig)
         return None
-    ax.set(xlabel="epoch", ylabel="loss", title=title)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
+    ax.set(xlabel="epoch", ylabel="loss", title=f"{title}: training loss")
+    av.set(xlabel="epoch", ylabel="mAP", title=f"{title}: validation mAP (held-out items)")
+    if chance:
+        av.axhline(max(chance), color="grey", ls=":", lw=1, label="chance (max over rows)")
+    av.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
+
+
+#: how a verdict is reached (shown above every claims table; fashionbench.papers.claims has the detail)
+CLAIM_RULE = (
+    "**How a verdict is reached.** Each comparison is a paired bootstrap of the difference over the test "
+    "queries, resampling whole query items (a product's consumer photos together); its p-value is "
+    "Holm-adjusted over every comparison of all 13 claims, and the verdict reads the Holm-adjusted CI: "
+    "`>` holds when it is above 0; 'does not help' (gain < m) holds when it stays under the margin m. "
+    "A glob arm ('the best single model') is chosen on one half of the query items and compared on the "
+    "other half. A claim whose arm (or a model it is built from) has mAP under 5x its chance level is "
+    "**untested: did not learn**. One seed per row: the seed-to-seed spread is not measured yet, so a "
+    "verdict is conditional on this seed.")

@@ -29,6 +29,15 @@ is about 2.5 blocks (~170 MB at In-Shop size), whatever Q. Only the ranks of the
 are kept, from which every metric above follows (AP needs the sorted ranks of the relevant
 items, top-k the smallest one).
 
+Chance level (:func:`chance_levels`): the expected score of a ranking drawn uniformly at random,
+from each query's ``R`` and gallery size ``N`` alone. With ``p1 = 1/N`` and
+``p2 = (R-1)/(N(N-1))`` (the probability that a given other rank is also relevant, given that
+rank ``i`` is): ``E[AP] = sum_{i<=K'} (1/i) (p1 + (i-1) p2)`` with ``K' = min(K, N)`` (``K`` = the
+ranking's list length; the full-ranking value ``H_N/N + p2 (N - H_N)`` for ``K >= N``);
+``E[AP@k] = R/min(R,k) * sum_{i<=k} (1/i)(p1 + (i-1) p2)``; ``E[top{k}] = 1 - C(N-R, k)/C(N, k)``.
+Every metrics file carries them (``chance_mAP``, ``chance_top{k}``, ``chance_mAP@k``): a row whose
+mAP is under :data:`LEARNED_FACTOR` x chance did not learn (:func:`learned`).
+
 From a ranking file (:func:`evaluate_ranking`): the list is truncated at ``K``. ``R`` is still
 counted from the gallery labels, and relevant items beyond ``K`` count as not retrieved, so the
 mAP of a top-K list is a lower bound of the full mAP; it equals it when every relevant item is
@@ -51,6 +60,58 @@ from fashionbench.core.validate import check_positive_int
 DEFAULT_KS: tuple[int, ...] = (1, 5, 10, 20, 30, 40, 50)
 DEFAULT_MAP_KS: tuple[int, ...] = (10,)
 _CHUNK_BYTES = 64 << 20  # target size of one float32 similarity block
+
+
+#: a row whose mAP is below this multiple of its chance mAP "did not learn"
+LEARNED_FACTOR = 5.0
+
+
+def chance_levels(n_relevant: Any, n_gallery: Any, list_length: int | None = None,
+                  ks: Iterable[int] = (), map_ks: Iterable[int] = ()) -> dict[str, float]:
+    """Mean chance scores over queries (module docstring): ``mAP``, ``top{k}``, ``mAP@{k}``.
+
+    ``n_relevant``: R per scored query (>= 1); ``n_gallery``: N per query (or one int for all);
+    ``list_length``: K of the ranked lists (None: full ranking).
+    """
+    from scipy.special import gammaln
+
+    r = np.asarray(n_relevant, dtype=np.float64).reshape(-1)
+    n = np.broadcast_to(np.asarray(n_gallery, dtype=np.float64), r.shape).astype(np.float64)
+    if not len(r):
+        raise ContractError("chance_levels: no scored query")
+    if (r < 1).any() or (r > n).any():
+        raise ContractError("chance_levels: every query needs 1 <= R <= N")
+    n_max = int(n.max())
+    k_cap = n_max if list_length is None else min(int(list_length), n_max)
+    i = np.arange(1, n_max + 1, dtype=np.float64)
+    harm = np.concatenate([[0.0], np.cumsum(1.0 / i)])          # H_0..H_nmax
+    p1 = 1.0 / n
+    p2 = np.where(n > 1, (r - 1) / np.maximum(n * (n - 1), 1.0), 0.0)
+
+    def partial(k: np.ndarray) -> np.ndarray:  # sum_{i<=k} (1/i)(p1 + (i-1) p2)
+        return harm[k] * p1 + p2 * (k - harm[k])
+
+    kp = np.minimum(k_cap, n).astype(np.int64)
+    out = {"mAP": float(partial(kp).mean())}
+    for k in ks:
+        k = int(k)
+        kk = np.minimum(k, n)
+        miss = np.where(n - r >= kk, gammaln(n - r + 1) - gammaln(n - r - kk + 1)
+                        - gammaln(n + 1) + gammaln(n - kk + 1), -np.inf)
+        out[f"top{k}"] = float((1.0 - np.exp(miss)).mean())
+    for k in map_ks:
+        kk = np.minimum(int(k), n).astype(np.int64)
+        out[f"mAP@{int(k)}"] = float((partial(kk) * r / np.minimum(r, int(k))).mean())
+    return out
+
+
+def learned(metrics: Any, factor: float = LEARNED_FACTOR) -> bool | None:
+    """Whether a metrics dict's ``mAP`` is at least ``factor`` x its ``chance_mAP`` (None: no chance level)."""
+    try:
+        m, c = float(metrics["mAP"]), float(metrics["chance_mAP"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return bool(m >= factor * c)
 
 
 def _check_ks(ks: Iterable[int], name: str) -> tuple[int, ...]:
@@ -230,14 +291,17 @@ def evaluate(query: np.ndarray, gallery: np.ndarray, query_labels: Any, gallery_
 
 
 def evaluate_ranking_detailed(ranking: Ranking, ks: Iterable[int] = DEFAULT_KS, *,
-                              map_ks: Iterable[int] = DEFAULT_MAP_KS
+                              map_ks: Iterable[int] = DEFAULT_MAP_KS, gallery_sizes: Any = None
                               ) -> tuple[dict[str, float | int], pd.DataFrame]:
     """Metrics of a ranking file's top-K lists, plus the per-query table.
 
     The table is that of :func:`evaluate_detailed` with a ``query_id`` column added;
     ``first_match_rank`` is ``-1`` when no relevant item is within ``K``. ``R`` counts every
     relevant gallery item, so ``mAP`` is a lower bound of the full-ranking mAP (equal when all
-    relevant items are within ``K``, e.g. ``K >= G``). Raises :class:`ConfigError` for a
+    relevant items are within ``K``, e.g. ``K >= G``). The summary adds the chance levels of
+    :func:`chance_levels` for the same ``K`` (``gallery_sizes``: N per query where a protocol
+    scopes the gallery; default every gallery item), and the table the query's ``item_id``
+    (the unit a cluster bootstrap resamples). Raises :class:`ConfigError` for a
     ``k > K`` in ``ks``/``map_ks`` when ``K < G`` (the list cannot answer it) and
     :class:`ContractError` when a row lists a gallery item twice.
     """
@@ -263,7 +327,15 @@ def evaluate_ranking_detailed(ranking: Ranking, ks: Iterable[int] = DEFAULT_KS, 
     pair_q, pair_rank = np.nonzero(rel)                    # position in the list = rank
     per = _scores_from_ranks(n_q, pair_q, pair_rank, n_rel, ks, map_ks)
     summary, table = _summarise(per, ks, map_ks)
-    table.insert(1, "query_id", ranking.query_ids[table["query"].to_numpy()])
+    rows = table["query"].to_numpy()
+    table.insert(1, "query_id", ranking.query_ids[rows])
+    table.insert(2, "item_id", np.asarray(ranking.query_labels).astype(str)[rows])
+    sizes = np.full(n_q, n_g) if gallery_sizes is None else np.asarray(gallery_sizes).reshape(-1)
+    if len(sizes) != n_q:
+        raise ContractError(f"gallery_sizes: {len(sizes)} values for {n_q} queries")
+    chance = chance_levels(table["n_relevant"].to_numpy(), sizes[rows],
+                           None if k_list >= n_g else k_list, ks, map_ks)
+    summary.update({f"chance_{k}": v for k, v in chance.items()})
     return summary, table
 
 

@@ -30,23 +30,33 @@ PAPER = Paper(
                 {"Acc@1": "top1", "Acc@10": "top10"},
                 (TableRow("WBF5 (590k boxes), NN", {"Acc@1": 0.668740, "Acc@10": 0.869435}, None,
                           "box-count reduction by WBF has no analogue here (one given box per image)"),
-                 TableRow("WBF5 (126k boxes), NN", {"Acc@1": 0.650885, "Acc@10": 0.853761}, "ji-concat"),
+                 TableRow("WBF5 (126k boxes), NN", {"Acc@1": 0.650885, "Acc@10": 0.853761}, "ji-single-gem-mac"),
                  TableRow("WBF5 (126k boxes), NN + re-ranking", {"Acc@1": 0.661954, "Acc@10": 0.858124},
                           "ji-kreciprocal")))),
-    notes="Our rows: ji-single-* are ResNet-18-D CGD models (GeM+MAC, GeM+SPoC) trained with softmax + center + "
-          "triplet + multi-similarity; ji-concat concatenates them (the paper concatenates up to 16 models); the "
-          "Table 7 rows compare ji-concat with and without k-reciprocal re-ranking (the paper: m4 alone). "
+    notes="Our rows: ji-single-* are EfficientNet-Lite0 CGD models from ImageNet (GeM+MAC, GeM+SPoC; paper: "
+          "ResNet152-D) trained with softmax + center + triplet + multi-similarity; ji-concat concatenates them "
+          "(the paper concatenates up to 16 models); the Table 7 rows compare the single model ji-single-gem-mac "
+          "with and without k-reciprocal re-ranking (the paper: m4 alone), k1 = 6, k2 = 3 (each item has 2-5 "
+          "gallery images here). "
           "PCA whitening, QE and DBA have no numbers in the paper (section 3.4 describes them in words): "
           "see the post-processing ablation below. 'Acc@k' is the top-k hit rate (metrics `top1`, `top10`).",
     claims=(
     ClaimSpec("ji-1", "ji", "fusing more detectors with WBF raises AP50",
-              "ap50", (), "metrics/detect.json from the detect stage (AP50 of WBF over 1..n >= 2 detectors)"),
+              "ap50", (), "metrics/detect.json from the detect stage (AP50 of WBF over 1..n >= 2 detectors)",
+              note="each added detector tested (WBF_k vs WBF_k-1) in the order of `detectors:` (yolov8n, yolo11n, "
+                   "yolo26n), nano YOLOs from scratch at 64 px (paper: 5 large detectors on DeepFashion2)"),
     ClaimSpec("ji-2", "ji", "concatenating several models' features beats the single best model (Acc@10)",
-              "top10", (Comparison("ji-concat", "ji-single-*"),)),
+              "top10", (Comparison("ji-concat", "ji-single-*"),),
+              note="2 models concatenated (paper: up to 16); EfficientNet-Lite0 (ImageNet) at 64 px"),
     ClaimSpec("ji-3", "ji", "PCA whitening and query expansion do not help; DBA is about neutral",
-              "top10", (Comparison("ji-pcaw", "ji-concat", "not_gt"), Comparison("ji-qe", "ji-concat", "not_gt"),
-                         Comparison("ji-dba", "ji-concat", "neutral"))),
+              "top10", (Comparison("ji-pcaw", "ji-concat", "not_gt", margin=0.01),
+                        Comparison("ji-qe", "ji-concat", "not_gt", margin=0.01),
+                        Comparison("ji-dba", "ji-concat", "neutral", margin=0.01)),
+              note="'does not help' holds when the Holm CI of the gain stays under +0.01 Acc@10 (one point); "
+                   "'about neutral' when it lies within +/-0.01"),
     ClaimSpec("ji-4", "ji", "k-reciprocal re-ranking raises Acc@10 a little",
-              "top10", (Comparison("ji-kreciprocal", "ji-concat"),)),
+              "top10", (Comparison("ji-kreciprocal", "ji-single-gem-mac"),),
+              note="on the single model (as the paper's m4); k1 = 6, k2 = 3, lambda 0.3 set from the gallery's "
+                   "2-5 images per item, not tuned on validation items"),
     ),
 )

@@ -38,7 +38,8 @@ def row_settings(params: Mapping[str, Any], names: Sequence[str] | None = None) 
         model, loss = s.get("model") or {}, s.get("loss") or {}
         ef = float(loss.get("easy_fraction", 0.25))
         rows[m] = {"backbone": model.get("backbone"),
-                   "init": "pretrained (checksummed file)" if model.get("pretrained") else "random",
+                   "init": "ImageNet (packaged, checksummed)" if model.get("pretrained") == "imagenet" else
+                   "pretrained (checksummed file)" if model.get("pretrained") else "random",
                    "margin": loss.get("margin"), "negatives": "hard & easy" if ef > 0 else "hard only",
                    "easy / hard": ef, "img_size": s.get("img_size"), "epochs": s.get("epochs"),
                    "batch (images)": s.get("batch_size"), "lr": s.get("lr"),
@@ -148,7 +149,7 @@ def ap_claims(per_query: Mapping[str, pd.DataFrame], *, n_boot: int = 1000, seed
 
     from fashionbench.papers.claims import CLAIMS, evaluate_claims
 
-    specs = [replace(c, metric="AP", scores="per_query", unit="query_id", cluster=None,
+    specs = [replace(c, metric="AP", scores="per_query", unit="query_id", cluster="item_id",
                      text=c.text + " — on retrieval AP") for c in CLAIMS if c.paper == PAPER]
     return evaluate_claims(per_query, specs, n_boot=n_boot, seed=seed)
 
