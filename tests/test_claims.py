@@ -143,3 +143,57 @@ def test_glob_is_chosen_on_the_selection_half_and_compared_on_the_other():
     s2, t2 = selection_split(pq2, "query_id", "item_id", seed=0)
     items_sel = {int(q[1:]) // 3 for q in s2}
     assert not items_sel & {int(q[1:]) // 3 for q in t2}
+
+
+def test_component_is_judged_on_its_own_category_validation_and_nan_is_no_verdict():
+    pq = {"a": _pq(BASE + 0.3), "b": _pq(BASE)}
+    ok = {"a": {"mAP": 0.5, "chance_mAP": 0.002}, "b": {"mAP": 0.3, "chance_mAP": 0.002},
+          # a bags model scored on every query looks weak; on its own held-out bags it is fine
+          "part-bags": {"mAP": 0.004, "chance_mAP": 0.002}}
+    hist = {"part-bags": [{"val_mAP": 0.4, "val_chance_mAP": 0.01}]}
+    spec = [ClaimSpec("x-1", "x", "t", "AP", (Comparison("a", "b"),), rests_on=("part-*",))]
+    assert evaluate_claims(pq, spec, metrics=ok, histories=hist)[0].verdict == "holds"
+    from fashionbench.papers.claims import _ap50_comparisons  # noqa: F401  (the ap50 path shares the NaN rule)
+    det = {"ap50_wbf_1": 0.8, "ap50_wbf_2": float("nan"), "ap50_wbf_2_step": float("nan"),
+           "ap50_wbf_2_step_ci_low": float("nan"), "ap50_wbf_2_step_ci_high": float("nan")}
+    ji1 = [c for c in CLAIMS if c.id == "ji-1"]
+    r = evaluate_claims({}, ji1, detection=det)[0]
+    assert r.verdict == "untested" and "no finite" in r.reason
+
+
+def test_margin_comparisons_take_the_bonferroni_level_of_the_whole_family():
+    pq = {"a": _pq(BASE + rng.normal(0, 0.05, 300)), "b": _pq(BASE)}
+    one = [ClaimSpec("x-1", "x", "t", "AP", (Comparison("a", "b", "not_gt", margin=0.05),))]
+    many = one + [ClaimSpec(f"y-{i}", "y", "t", "AP", (Comparison("a", "b"),)) for i in range(9)]
+    d1 = evaluate_claims(pq, one)[0].details[0]
+    d10 = evaluate_claims(pq, many)[0].details[0]
+    assert d1["adjustment"] == d10["adjustment"] == "Bonferroni"
+    from scipy.stats import norm
+    z10 = norm.ppf(1 - 0.05 / 20)
+    assert d10["adj_high"] == pytest.approx(d10["diff"] + z10 * d10["se"])
+
+
+def test_component_is_judged_on_the_test_queries_of_its_own_category():
+    from fashionbench.papers.claims import ComponentScope, component_scope
+    from fashionbench.retrieval.metrics import chance_levels
+
+    n = 40
+    pq_part = pd.DataFrame({"query_id": [f"q{i}" for i in range(n)], "item_id": [f"i{i}" for i in range(n)],
+                            "n_relevant": [2] * n, "AP": [0.3] * 10 + [0.0] * 30})  # good on its 10 queries
+    pq = {"a": _pq(BASE + 0.3), "b": _pq(BASE), "part-bags": pq_part}
+    mets = {"a": {"mAP": 0.5, "chance_mAP": 0.002}, "b": {"mAP": 0.3, "chance_mAP": 0.002}}
+    spec = [ClaimSpec("x-1", "x", "t", "AP", (Comparison("a", "b"),), rests_on=("part-*",))]
+    own = ComponentScope({"part-bags": [f"q{i}" for i in range(10)]}, n_gallery=1000, list_length=100)
+    assert evaluate_claims(pq, spec, metrics=mets, histories={}, scope=own)[0].verdict == "holds"
+    wrong = ComponentScope({"part-bags": [f"q{i}" for i in range(10, 40)]}, n_gallery=1000, list_length=100)
+    r = evaluate_claims(pq, spec, metrics=mets, histories={}, scope=wrong)[0]
+    chance = chance_levels([2] * 30, 1000, 100)["mAP"]
+    assert r.verdict == "untested" and r.reason == (
+        f"part-bags did not learn (mAP 0.0000 on its own category's 30 queries, chance {chance:.4f})")
+    manifest = pd.DataFrame({"uid": ["q0", "q1", "g0", "g1", "g2"], "split": ["query", "query", "gallery", "gallery", "gallery"],
+                             "category": ["bags", "shoes", "bags", "shoes", "bags"]})
+    params = {"seed": 0, "profile": "p", "profiles": {"p": {"train": {"img_size": 32}, "eval": {"top_k": 50}}},
+              "methods": {"part-bags": {"group": "g", "notebook": "n", "train_filter": {"category": "bags"}},
+                          "all": {"group": "g", "notebook": "n"}}}
+    sc = component_scope(params, manifest)
+    assert sc.queries == {"part-bags": ["q0"]} and sc.n_gallery == 3 and sc.list_length == 50

@@ -10,9 +10,11 @@ per-query metric. A side of a comparison is a method name or a glob (``shang-sin
    1-3 consumer photos are not independent); per-triplet scores by anchor item.
 2. Its two-sided p-value comes from the bootstrap standard error (normal approximation,
    :func:`fashionbench.core.stats.bootstrap_p_value`), and the p-values of *all* comparisons of
-   all claims evaluated together (13 claims: the family) are Holm-adjusted. The verdict reads the
-   **Holm-adjusted CI** (:func:`fashionbench.core.stats.adjusted_ci`), which excludes 0 exactly
-   when the adjusted p-value is under 0.05.
+   all claims evaluated together (13 claims: the family of m comparisons) are Holm-adjusted. The
+   verdict of a ``gt`` comparison reads the **Holm-adjusted CI**
+   (:func:`fashionbench.core.stats.adjusted_ci`), which excludes 0 exactly when the adjusted
+   p-value is under 0.05. A margin comparison (``not_gt``, ``neutral``) tests another null than
+   "no difference", so it reads the Bonferroni CI at level ``1 - 0.05/m`` instead (conservative).
 3. Relations, on the adjusted CI ``[lo, hi]``:
 
    - ``gt``      a > b: **holds** if ``lo > 0``, **does not hold** if ``hi < 0``, else **unclear**;
@@ -23,9 +25,9 @@ per-query metric. A side of a comparison is a method name or a glob (``shang-sin
 
 4. **Learned, or untested.** An arm whose metrics file puts its mAP under 5x its chance mAP
    (:func:`fashionbench.retrieval.metrics.learned`), or a component row named in
-   ``ClaimSpec.rests_on`` whose final validation mAP is under 5x the validation chance
-   (``history.json``), makes the claim **untested: <row> did not learn (mAP x, chance y)**,
-   never "does not hold".
+   ``ClaimSpec.rests_on`` whose mean AP on the test queries of its own category is under 5x their
+   chance AP (:func:`not_learned`, :class:`ComponentScope`), makes the claim **untested: <row> did
+   not learn (mAP x, chance y)**, never "does not hold".
 5. **Glob arms** ("the best single model") are chosen without looking at the scores they are
    compared on: the test query items are cut (seeded) into a selection half and a comparison
    half; the glob resolves to the matching row with the highest mean on the selection half, and
@@ -58,13 +60,14 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from fashionbench.core.artifacts import load_metrics
 from fashionbench.core.config import project_root
+from fashionbench.core.errors import ContractError
 from fashionbench.core.stats import paired_bootstrap_diff, paired_cluster_bootstrap_diff
 from fashionbench.papers.base import ClaimSpec, Comparison
 from fashionbench.papers.registry import CLAIMS
@@ -135,7 +138,13 @@ def selection_split(tables: Mapping[str, pd.DataFrame], unit: str, cluster: str 
 
 def _aligned(a: pd.DataFrame, b: pd.DataFrame, metric: str, unit: str = "query_id",
              cluster: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """The two methods' scores on the units both scored (and a's cluster label of each unit)."""
+    """The two methods' scores on the units both scored (and a's cluster label of each unit).
+
+    Tables without the ``cluster`` column are paired unit by unit; one table with it and the other
+    without (a stale file) is an error, never a silent switch to unclustered units."""
+    if cluster and (cluster in a.columns) != (cluster in b.columns):
+        raise ContractError(f"per-unit tables disagree: only one of the two has the {cluster!r} column "
+                            "(re-run the evaluate stage of the older one)")
     extra = [cluster] if cluster and cluster in a.columns else []
     m = a[[unit, metric] + extra].merge(b[[unit, metric]], on=unit, suffixes=("_a", "_b"))
     return (m[f"{metric}_a"].to_numpy(float), m[f"{metric}_b"].to_numpy(float),
@@ -189,20 +198,68 @@ def _metrics_of(metrics: Any) -> dict[str, dict]:
     return {str(k): dict(v) for k, v in metrics.items()}
 
 
-def not_learned(row: str, metrics: Mapping[str, Mapping], histories: Mapping[str, list] | None = None
-                ) -> str | None:
-    """``"<row> did not learn (mAP x, chance y)"`` when the row's test mAP (metrics file) or, for a
-    row without one, its last validation mAP (history) is under 5x chance; else None."""
-    from fashionbench.retrieval.metrics import LEARNED_FACTOR, learned
+@dataclass(frozen=True)
+class ComponentScope:
+    """Where each component row is judged: the test queries of its own category (``queries``:
+    ``{row: query ids}``), against a gallery of ``n_gallery`` images ranked to ``list_length``."""
+
+    queries: Mapping[str, Sequence[str]]
+    n_gallery: int
+    list_length: int | None = None
+
+
+def component_scope(params: Mapping[str, Any], manifest: pd.DataFrame) -> ComponentScope:
+    """The scope of every row trained on a category subset (``train_filter: {category: ...}``):
+    the query photos of those categories; the gallery = the manifest's gallery rows (the rows are
+    ranked on the whole gallery), lists of ``eval.top_k``."""
+    from fashionbench.core import config
+
+    queries = manifest[manifest["split"] == "query"]
+    out: dict[str, list[str]] = {}
+    for name in config.method_names(params):
+        filt = (config.method_settings(params, name).get("train_filter") or {})
+        if not filt:
+            continue
+        keep = np.ones(len(queries), bool)
+        for col, allowed in filt.items():
+            allowed = [allowed] if isinstance(allowed, str) else list(allowed)
+            keep &= queries[col].astype(str).isin([str(a) for a in allowed]).to_numpy() if col in queries else False
+        out[name] = queries.loc[keep, "uid"].astype(str).tolist()
+    top_k = config.profile_settings(params).get("eval", {}).get("top_k", 100)
+    return ComponentScope(out, int((manifest["split"] == "gallery").sum()), int(top_k) if top_k else None)
+
+
+def not_learned(row: str, metrics: Mapping[str, Mapping], histories: Mapping[str, list] | None = None, *,
+                component: bool = False, per_query: Mapping[str, pd.DataFrame] | None = None,
+                scope: ComponentScope | None = None) -> str | None:
+    """``"<row> did not learn (mAP x, chance y)"`` when the row is under 5x chance, else None.
+
+    An arm is judged on its test mAP against its chance mAP (metrics file; its last validation
+    mAP where it has no metrics file). A ``component`` (a model a system is built from: shang's
+    per-category models, each trained for one category) is judged on the test queries of its own
+    category (``scope``): their mean AP against the mean chance AP of those queries. Without a
+    scope for it, on its last validation mAP (held-out items of its category).
+    """
+    from fashionbench.retrieval.metrics import LEARNED_FACTOR, chance_levels, learned
 
     m = metrics.get(row)
+    if component and scope is not None and per_query is not None and row in scope.queries and row in per_query:
+        pq = per_query[row]
+        own = pq[pq["query_id"].astype(str).isin(set(scope.queries[row]))]
+        if len(own):
+            ap = float(own["AP"].mean())
+            chance = chance_levels(own["n_relevant"].to_numpy(), scope.n_gallery, scope.list_length)["mAP"]
+            if ap < LEARNED_FACTOR * chance:
+                return (f"{row} did not learn (mAP {ap:.4f} on its own category's {len(own)} queries, "
+                        f"chance {chance:.4f})")
+            return None
+    h = (histories or {}).get(row)
+    has_val = bool(h) and "val_mAP" in h[-1] and "val_chance_mAP" in h[-1]
+    if (component or m is None) and has_val:
+        v, c = float(h[-1]["val_mAP"]), float(h[-1]["val_chance_mAP"])
+        return f"{row} did not learn (validation mAP {v:.4f}, chance {c:.4f})" if v < LEARNED_FACTOR * c else None
     if m is not None and learned(m) is False:
         return f"{row} did not learn (mAP {float(m['mAP']):.4f}, chance {float(m['chance_mAP']):.4f})"
-    h = (histories or {}).get(row)
-    if m is None and h and "val_mAP" in h[-1] and "val_chance_mAP" in h[-1]:
-        v, c = float(h[-1]["val_mAP"]), float(h[-1]["val_chance_mAP"])
-        if v < LEARNED_FACTOR * c:
-            return f"{row} did not learn (validation mAP {v:.4f}, chance {c:.4f})"
     return None
 
 
@@ -231,7 +288,8 @@ def evaluate_claims(per_query: Mapping[str, pd.DataFrame], specs: Sequence[Claim
                     n_boot: int = 1000, seed: int = 0, papers: Sequence[str] | None = None,
                     detection: Mapping[str, float] | None = None,
                     unit_scores: Mapping[str, Mapping[str, pd.DataFrame]] | None = None,
-                    metrics: Any = None, histories: Mapping[str, list] | None = None) -> list[ClaimResult]:
+                    metrics: Any = None, histories: Mapping[str, list] | None = None,
+                    scope: ComponentScope | None = None) -> list[ClaimResult]:
     """Verdicts for ``specs`` by the rule in the module docstring.
 
     ``per_query``: one table per evaluated row (``query_id``, ``item_id``, the metrics).
@@ -240,7 +298,8 @@ def evaluate_claims(per_query: Mapping[str, pd.DataFrame], specs: Sequence[Claim
     ``metrics``: the rows' metrics files (dict or the reports' DataFrame, with ``mAP`` and
     ``chance_mAP``) and ``histories``: ``{row: history.json}``, for the "did not learn" check
     (None: not checked). ``papers`` filters the *returned* results only: the Holm family is
-    always all of ``specs``.
+    always all of ``specs``. ``scope`` (:func:`component_scope`): the own-category queries on
+    which the components in ``ClaimSpec.rests_on`` are judged.
     """
     from fashionbench.core.stats import adjusted_ci, bootstrap_p_value, holm
 
@@ -295,25 +354,40 @@ def evaluate_claims(per_query: Mapping[str, pd.DataFrame], specs: Sequence[Claim
                           + (f" (needs {spec.needs})" if spec.needs else ""))
             continue
         if mets or histories:
-            rows = sorted({d[s] for d in res.details for s in ("a", "b")})
-            rows += [m for g in spec.rests_on for m in sorted(set(mets) | set(histories or {}))
-                     if fnmatch.fnmatchcase(m, g) and m not in rows]
-            failed = [r for r in (not_learned(x, mets, histories) for x in rows) if r]
+            arms = sorted({d[s] for d in res.details for s in ("a", "b")})
+            known = sorted(set(mets) | set(histories or {}) | set(per_query))
+            parts = [m for g in spec.rests_on for m in known if fnmatch.fnmatchcase(m, g) and m not in arms]
+            failed = [r for r in [not_learned(x, mets, histories) for x in arms]
+                      + [not_learned(x, mets, histories, component=True, per_query=per_query, scope=scope)
+                         for x in parts] if r]
             if failed:
                 res.reason = "; ".join(failed)
                 res.details = []
                 continue
     for res in out:
+        bad = [d for d in res.details if not all(np.isfinite([d["diff"], d["ci_low"], d["ci_high"]]))]
+        if bad:  # e.g. an AP50 undefined on a resample: no verdict can rest on it
+            res.reason = "; ".join(f"{d['a']} vs {d['b']}: no finite difference/CI" for d in bad)
+            res.details = []
         pending += res.details
+    m = len(pending)
     ps = []
     for d in pending:
         d["se"], d["p"] = bootstrap_p_value(d["diff"], d["ci_low"], d["ci_high"], ALPHA)
         ps.append(d["p"])
     for d, p_adj in zip(pending, holm(ps, ALPHA)):
         d["p_holm"] = float(p_adj)
-        d["adj_low"], d["adj_high"] = adjusted_ci(d["diff"], d["se"], d["p"], d["p_holm"], ALPHA)
+        if d["kind"] == "gt":
+            d["adj_low"], d["adj_high"] = adjusted_ci(d["diff"], d["se"], d["p"], d["p_holm"], ALPHA)
+            d["adjustment"] = "Holm"
+        else:
+            # a margin comparison's null is not "no difference", so Holm's order by the p-value of 0
+            # does not apply: its CI takes the Bonferroni level alpha / m (conservative, valid)
+            d["adj_low"], d["adj_high"] = adjusted_ci(d["diff"], d["se"], ALPHA / m if m else 1.0,
+                                                      ALPHA if m else 1.0, ALPHA)
+            d["adjustment"] = "Bonferroni"
         d["verdict"] = _verdict(d["kind"], d["adj_low"], d["adj_high"], d.get("margin", 0.0))
-        d["family_size"] = len(pending)
+        d["family_size"] = m
     for res in out:
         if not res.details:
             continue

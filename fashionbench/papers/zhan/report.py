@@ -150,7 +150,7 @@ def ap_claims(per_query: Mapping[str, pd.DataFrame], *, n_boot: int = 1000, seed
     from fashionbench.papers.claims import CLAIMS, evaluate_claims
 
     specs = [replace(c, metric="AP", scores="per_query", unit="query_id", cluster="item_id",
-                     text=c.text + " — on retrieval AP") for c in CLAIMS if c.paper == PAPER]
+                     text=c.text + " — on retrieval AP (Holm family: these 3)") for c in CLAIMS if c.paper == PAPER]
     return evaluate_claims(per_query, specs, n_boot=n_boot, seed=seed)
 
 

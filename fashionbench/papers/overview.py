@@ -1,0 +1,137 @@
+"""The first screen of the reports: the claims with their verdicts, a leaderboard, links between pages.
+
+Everything here reads results already computed (claim results, metrics files, per-query tables)
+and returns HTML or tables; the notebooks only display them. Pages: ``reports/comparison.html``
+and ``reports/<paper>.html`` (one per ``papers:`` entry), linked both ways; each claim's row in a
+paper page carries the anchor ``#<claim id>``, so the comparison's claims table links to it.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from fashionbench.papers.claims import HOLDS, NOT_HOLD, UNCLEAR, UNTESTED, VERDICT_COLOURS, ClaimResult
+
+COMPARISON_PAGE = "comparison.html"
+
+
+def page_of(paper: str) -> str:
+    """The rendered report of paper ``paper`` (a sibling of the comparison page)."""
+    return f"{paper}.html"
+
+
+def nav(params: Mapping[str, Any], current: str | None = None) -> str:
+    """One line of Markdown linking the comparison page and every paper page (``current`` in bold)."""
+    links = [("comparison", COMPARISON_PAGE)] + [(p, page_of(p)) for p in params.get("papers", [])]
+    parts = [f"**{name}**" if name == current else f"[{name}]({href})" for name, href in links]
+    return "Reports: " + " · ".join(parts)
+
+
+def _effect(d: Mapping[str, Any]) -> str:
+    rel = {"gt": ">", "not_gt": "gain <", "neutral": "≈"}[d["kind"]]
+    margin = f" {d['margin']:g}" if d["kind"] != "gt" and d.get("margin") else ""
+    return (f"{html.escape(str(d['a']))} {rel}{margin} {html.escape(str(d['b']))}: "
+            f"<b>{d['diff']:+.3f}</b> [{d['adj_low']:+.3f}, {d['adj_high']:+.3f}] → {d['verdict']}")
+
+
+def claims_html(results: Sequence[ClaimResult], *, link: bool = True, anchors: bool = False) -> str:
+    """The claims as one compact HTML table: id (linked to its paper page's anchor when ``link``),
+    the claim, the verdict (coloured), per comparison the difference with its Holm-adjusted 95% CI,
+    and where our test departs from the paper. ``anchors`` gives each row ``id=<claim id>``."""
+    rows = []
+    for r in results:
+        cid = html.escape(r.id)
+        ident = f'<a href="{page_of(r.paper)}#{cid}">{cid}</a>' if link else cid
+        evidence = "<br>".join(_effect(d) for d in r.details) if r.details else html.escape(r.reason or "—")
+        colour = VERDICT_COLOURS.get(r.verdict, "")
+        rows.append(f'<tr{f" id={cid!r}" if anchors else ""}><td style="white-space:nowrap">{ident}</td>'
+                    f"<td>{html.escape(r.text)}</td>"
+                    f'<td style="background:{colour};font-weight:bold;white-space:nowrap">{html.escape(r.verdict)}</td>'
+                    f"<td>{evidence}</td><td style=\"font-size:85%\">{html.escape(r.note or '—')}</td></tr>")
+    counts = {v: sum(r.verdict == v for r in results) for v in (HOLDS, NOT_HOLD, UNCLEAR, UNTESTED)}
+    summary = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
+    head = ("<tr><th>claim</th><th>what the paper says</th><th>verdict</th>"
+            "<th>effect: difference [Holm-adjusted 95% CI]</th><th>where our test departs from the paper</th></tr>")
+    return (f"<p>{len(results)} claims: {summary}.</p>"
+            f'<table class="claims" style="border-collapse:collapse;text-align:left">{head}{"".join(rows)}</table>')
+
+
+def component_rows(params: Mapping[str, Any], names: Sequence[str]) -> list[str]:
+    """Rows that are parts of a system rather than systems: the models and router of ``route``
+    fusions (shang's per-category models and classifier) and the crop-comparison views
+    (``<model>-crop-<mode>``)."""
+    parts: set[str] = set()
+    for row in (params.get("fusions") or {}).values():
+        if row.get("kind") == "route":
+            for models in (row.get("routes") or {}).values():
+                parts.update(models)
+            if row.get("router") not in (None, "oracle"):
+                parts.add(row["router"])
+    crop = params.get("crop_eval") or {}
+    views = {f"{crop.get('model')}-crop-{c}" for c in crop.get("crops", [])} if crop else set()
+    return [n for n in names if n in parts or n in views]
+
+
+def leaderboard(metrics: pd.DataFrame, per_query: Mapping[str, pd.DataFrame], params: Mapping[str, Any], *,
+                n_boot: int = 1000, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(systems, components): one row per evaluated row, sorted by mAP, with its 95% CI (bootstrap
+    over query items), top-1, top-10, the chance mAP, mAP / chance and the learned status."""
+    from fashionbench.core.stats import paired_cluster_bootstrap_diff
+
+    rows = []
+    for name, m in metrics.iterrows():
+        rec: dict[str, Any] = {"row": name, "mAP": float(m["mAP"])}
+        pq = per_query.get(name)
+        if pq is not None and "AP" in pq:
+            groups = pq["item_id"].astype(str).to_numpy() if "item_id" in pq else np.arange(len(pq))
+            ap = pq["AP"].to_numpy(float)
+            _, lo, hi = paired_cluster_bootstrap_diff(ap, np.zeros_like(ap), groups, n_boot=n_boot, seed=seed)
+            rec["mAP 95% CI"] = f"[{lo:.3f}, {hi:.3f}]"
+        for k in ("top1", "top10"):
+            if k in m and pd.notna(m[k]):
+                rec[k] = float(m[k])
+        if "chance_mAP" in m and pd.notna(m["chance_mAP"]):
+            rec["chance mAP"] = float(m["chance_mAP"])
+            rec["x chance"] = int(round(float(m["mAP"]) / float(m["chance_mAP"])))
+        rec["status"] = m.get("status", "")
+        rows.append(rec)
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return df, df
+    df = df.sort_values("mAP", ascending=False, kind="stable").set_index("row")
+    df.insert(0, "rank", 0)
+    comps = component_rows(params, list(df.index))
+    systems, components = df.drop(index=comps), df.loc[comps]
+    systems["rank"] = np.arange(1, len(systems) + 1)
+    components = components.drop(columns="rank")
+    return systems, components
+
+
+def style_board(df: pd.DataFrame) -> "pd.io.formats.style.Styler":
+    """A leaderboard with 3-decimal scores, integer counts and rows that did not learn greyed."""
+    fmt = {c: "{:.3f}" for c in ("mAP", "top1", "top10")}
+    fmt["chance mAP"] = "{:.4f}"
+    fmt = {c: f for c, f in fmt.items() if c in df.columns}
+
+    def grey(row: pd.Series) -> list[str]:
+        bad = str(row.get("status", "")).upper() == "DID NOT LEARN"
+        return ["color:#999" if bad else "" for _ in row]
+
+    return df.style.format(fmt).apply(grey, axis=1)
+
+
+#: how a verdict is reached (shown under every claims table; docs/claims.md has the detail)
+RULE = (
+    "**How a verdict is reached** ([docs/claims.md](../docs/claims.md)). Each comparison is a paired bootstrap of "
+    "the difference over the test queries that resamples whole query items (a product's consumer photos "
+    "together). `a > b`: its p-value is Holm-adjusted over every comparison of all 13 claims, and it holds when "
+    "the Holm-adjusted 95% CI is above 0. 'Does not help' (gain < m) and 'about neutral' (within ±m) read the "
+    "Bonferroni CI (level 0.05 / number of comparisons): they hold when it stays under +m (within ±m). "
+    "'The best single model' is chosen on one half of the query items and compared on the other half. A claim "
+    "whose arm has mAP under 5x its chance level, or whose per-category models score under 5x chance on "
+    "their own category's queries, is **untested: did not learn**. One seed per row: the seed-to-seed spread is not measured yet, so "
+    "every verdict is conditional on this seed.")
