@@ -32,7 +32,7 @@ def nav(params: Mapping[str, Any], current: str | None = None) -> str:
 
 
 def _effect(d: Mapping[str, Any]) -> str:
-    rel = {"gt": ">", "not_gt": "gain <", "neutral": "≈"}[d["kind"]]
+    rel = {"gt": "&gt;", "not_gt": "gain &lt;", "neutral": "≈"}[d["kind"]]
     margin = f" {d['margin']:g}" if d["kind"] != "gt" and d.get("margin") else ""
     return (f"{html.escape(str(d['a']))} {rel}{margin} {html.escape(str(d['b']))}: "
             f"<b>{d['diff']:+.3f}</b> [{d['adj_low']:+.3f}, {d['adj_high']:+.3f}] → {d['verdict']}")
@@ -56,8 +56,10 @@ def claims_html(results: Sequence[ClaimResult], *, link: bool = True, anchors: b
     summary = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
     head = ("<tr><th>claim</th><th>what the paper says</th><th>verdict</th>"
             "<th>effect: difference [Holm-adjusted 95% CI]</th><th>where our test departs from the paper</th></tr>")
-    return (f"<p>{len(results)} claims: {summary}.</p>"
-            f'<table class="claims" style="border-collapse:collapse;text-align:left">{head}{"".join(rows)}</table>')
+    style = ("<style>table.claims td, table.claims th {text-align: left !important; vertical-align: top; "
+             "padding: 3px 6px}</style>")
+    return (f"{style}<p>{len(results)} claims: {summary}.</p>"
+            f'<table class="claims" style="border-collapse:collapse">{head}{"".join(rows)}</table>')
 
 
 def component_rows(params: Mapping[str, Any], names: Sequence[str]) -> list[str]:
