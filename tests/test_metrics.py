@@ -188,7 +188,9 @@ def test_memory_stays_below_query_by_gallery() -> None:
     evaluate(q, g, ql, gl, chunk_size=16)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    assert peak < n_q * n_g * 4 / 4, peak   # a dense float32 Q x G would be 4.8 MB
+    # a dense float32 Q x G would be 4.8 MB; a chunk's float64 products (exact scores) and a float64
+    # copy of the gallery stay well under half of it
+    assert peak < n_q * n_g * 4 / 2, peak
 
 
 # ---------------------------------------------------------------- ranking files

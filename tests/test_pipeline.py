@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Iterator
 
@@ -73,11 +74,9 @@ def tiny_ci_rows(p: dict) -> None:
     p["triplet_eval"]["methods"] = [m for m in p["triplet_eval"]["methods"] if m in CI_METHODS]
     p["category_eval"]["methods"] = [m for m in p["category_eval"]["methods"] if m in CI_METHODS]
     p["detectors"] = dict(list(p["detectors"].items())[:2])
-    # KNOWN BUG (hardening issue): after 1 epoch at 32 px the category classifier and park's row map some
-    # images to an all-zero feature (ReLU6 head), and the view's DBA step stops on the zero-norm row
-    # ("'expanded features' row 0 has zero norm"). The default run has none; until DBA keeps zero rows,
-    # the tiny view leaves these two rows out.
-    p["postprocess_view"]["methods"] = [m for m in CI_METHODS if m not in ("shang-classifier", "park-oc-is")]
+    # every row, the category classifier and park's included: after 1 epoch they map some images to an
+    # all-zero feature (ReLU6 head), which DBA now keeps as a zero row
+    p["postprocess_view"]["methods"] = list(CI_METHODS)
 
 
 @pytest.fixture(scope="module")
@@ -187,5 +186,10 @@ def test_tiny_metrics_match_the_committed_reference(repo):
     if os.environ.get("FASHIONBENCH_WRITE_TINY_REFERENCE") == "1":
         tiny_reference.write(got)
         pytest.skip(f"reference rewritten: {len(got)} files")
-    problems = tiny_reference.diff(got, tiny_reference.metrics_files(tiny_reference.REFERENCE))
+    want = tiny_reference.metrics_files(tiny_reference.REFERENCE)
+    problems = tiny_reference.diff(got, want, tol=tiny_reference.CROSS_CPU_TOL)
     assert not problems, "the tiny run does not reproduce the reference:\n" + "\n".join(problems)
+    drift = tiny_reference.near(got, want, tiny_reference.CROSS_CPU_TOL)
+    if drift:  # visible in the test summary: same code, another CPU's rounding (tiny_reference.CROSS_CPU_TOL)
+        warnings.warn("the tiny run matches the reference only within "
+                      f"{tiny_reference.CROSS_CPU_TOL}:\n" + "\n".join(drift))

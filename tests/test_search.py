@@ -74,7 +74,7 @@ def test_ties_ordered_by_ascending_index_with_real_faiss() -> None:
 def test_tie_fixup_against_adversarial_index(monkeypatch: pytest.MonkeyPatch) -> None:
     # An index that keeps the highest-index members of a tie group and orders them
     # descending must still yield the lowest indices, ascending: this exercises both the
-    # re-sort and the re-search when the group is cut at k (group of 30 > k + margin).
+    # re-sort and the re-search when the group is cut at k.
     holder: dict[str, _AdversarialIndex] = {}
 
     def make(gallery: np.ndarray, use_gpu: bool) -> _AdversarialIndex:
@@ -82,13 +82,14 @@ def test_tie_fixup_against_adversarial_index(monkeypatch: pytest.MonkeyPatch) ->
         return holder["index"]
 
     monkeypatch.setattr(S, "_make_index", make)
-    g = np.tile(np.eye(3, dtype=np.float32), (10, 1))
-    g = np.vstack([g, [[5, 0, 0]]]).astype(np.float32)  # row 30 is the unique best of query 0
+    # groups of 40 (> k + margin) in a gallery of 121 (> 4 x the candidates: not scored whole)
+    g = np.tile(np.eye(3, dtype=np.float32), (40, 1))
+    g = np.vstack([g, [[5, 0, 0]]]).astype(np.float32)  # row 120 is the unique best of query 0
     q = np.array([[1, 0, 0], [0, 1, 0], [1, 1, 1]], np.float32)
     idx, _ = search(q, g, 4)
     np.testing.assert_array_equal(idx, _brute(q, g, 4)[0])
-    np.testing.assert_array_equal(idx[0], [30, 0, 3, 6])
-    np.testing.assert_array_equal(idx[2], [30, 0, 1, 2])
+    np.testing.assert_array_equal(idx[0], [120, 0, 3, 6])
+    np.testing.assert_array_equal(idx[2], [120, 0, 1, 2])
     assert len(holder["index"].calls) > 1              # the cut tie group forced a re-search
 
 

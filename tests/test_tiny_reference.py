@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tiny_reference import REFERENCE, diff, metrics_files
+from tiny_reference import CROSS_CPU_TOL, REFERENCE, diff, metrics_files, near
 
 
 def test_reference_exists_and_is_flat_numbers():
@@ -38,3 +38,15 @@ def test_a_planted_one_digit_change_is_reported():
 @pytest.mark.parametrize("bad", ["{\"a\": 1.0}", "{\"a\": 1}"])
 def test_formatting_only_differences_are_named(bad):
     assert diff({"x.json": bad}, {"x.json": "{\"a\":1.0}"}) != []
+
+
+def test_a_cross_cpu_drift_within_the_tolerance_passes_and_is_listed():
+    want = {"x.json": json.dumps({"mAP": 0.065933, "n_queries": 791})}
+    drift = {"x.json": json.dumps({"mAP": 0.065854, "n_queries": 791})}
+    assert diff(drift, want) != []                                  # exact: a difference
+    assert diff(drift, want, tol=CROSS_CPU_TOL) == []               # within the tolerance
+    assert near(drift, want, CROSS_CPU_TOL) == ["x.json: mAP: got 0.065854, reference 0.065933"]
+    far = {"x.json": json.dumps({"mAP": 0.07, "n_queries": 791})}
+    assert diff(far, want, tol=CROSS_CPU_TOL) != []
+    count = {"x.json": json.dumps({"mAP": 0.065933, "n_queries": 790})}
+    assert diff(count, want, tol=CROSS_CPU_TOL) != []               # counts are never near

@@ -240,7 +240,7 @@ def not_learned(row: str, metrics: Mapping[str, Mapping], histories: Mapping[str
     category (``scope``): their mean AP against the mean chance AP of those queries. Without a
     scope for it, on its last validation mAP (held-out items of its category).
     """
-    from fashionbench.retrieval.metrics import LEARNED_FACTOR, chance_levels, learned
+    from fashionbench.retrieval.metrics import chance_levels, learned
 
     m = metrics.get(row)
     if component and scope is not None and per_query is not None and row in scope.queries and row in per_query:
@@ -249,7 +249,7 @@ def not_learned(row: str, metrics: Mapping[str, Mapping], histories: Mapping[str
         if len(own):
             ap = float(own["AP"].mean())
             chance = chance_levels(own["n_relevant"].to_numpy(), scope.n_gallery, scope.list_length)["mAP"]
-            if ap < LEARNED_FACTOR * chance:
+            if not learned({"mAP": ap, "chance_mAP": chance}):
                 return (f"{row} did not learn (mAP {ap:.4f} on its own category's {len(own)} queries, "
                         f"chance {chance:.4f})")
             return None
@@ -257,7 +257,7 @@ def not_learned(row: str, metrics: Mapping[str, Mapping], histories: Mapping[str
     has_val = bool(h) and "val_mAP" in h[-1] and "val_chance_mAP" in h[-1]
     if (component or m is None) and has_val:
         v, c = float(h[-1]["val_mAP"]), float(h[-1]["val_chance_mAP"])
-        return f"{row} did not learn (validation mAP {v:.4f}, chance {c:.4f})" if v < LEARNED_FACTOR * c else None
+        return None if learned({"mAP": v, "chance_mAP": c}) else f"{row} did not learn (validation mAP {v:.4f}, chance {c:.4f})"
     if m is not None and learned(m) is False:
         return f"{row} did not learn (mAP {float(m['mAP']):.4f}, chance {float(m['chance_mAP']):.4f})"
     return None

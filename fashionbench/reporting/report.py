@@ -45,8 +45,8 @@ def load_all_metrics(methods: Sequence[str], metrics_dir: Path) -> pd.DataFrame:
     rows = {m: load_metrics(metrics_dir / f"{m}.json") for m in methods if (metrics_dir / f"{m}.json").is_file()}
     df = pd.DataFrame.from_dict(rows, orient="index")
     if len(df) and {"mAP", "chance_mAP"} <= set(df.columns):
-        from fashionbench.retrieval.metrics import LEARNED_FACTOR
-        df["status"] = np.where(df["mAP"] >= LEARNED_FACTOR * df["chance_mAP"], "learned", NOT_LEARNED)
+        from fashionbench.retrieval.metrics import learned
+        df["status"] = ["learned" if learned(r) is not False else NOT_LEARNED for r in df.to_dict("records")]
     cols = [c for c in SUMMARY_COLUMNS if c in df.columns] + [c for c in df.columns if c not in SUMMARY_COLUMNS]
     return df[cols] if len(df) else df
 
@@ -120,30 +120,6 @@ def environment(params: Mapping[str, Any] | None = None, root: Path | None = Non
 
 # ----------------------------------------------------------------------------- figures
 
-def plot_history(history: Sequence[Mapping[str, Any]], title: str = "") -> plt.Figure:
-    """Training curves: every loss part per epoch, the validation mAP (with its chance level), the
-    learning rate and throughput."""
-    df = pd.DataFrame(history)
-    fig, axes = plt.subplots(1, 4, figsize=(15, 3.2))
-    for c in df.columns:
-        if c not in ("epoch", "lr", "seconds", "images_per_s", "val_seconds") and not c.startswith("val_"):
-            axes[0].plot(df["epoch"], df[c], marker="o", label=c)
-    axes[0].set(xlabel="epoch", ylabel="loss", title="training loss")
-    axes[0].legend(fontsize=8)
-    if "val_mAP" in df:
-        axes[1].plot(df["epoch"], df["val_mAP"], marker="o", label="validation mAP")
-        axes[1].axhline(float(df["val_chance_mAP"].iloc[-1]), color="grey", ls=":", label="chance")
-        axes[1].legend(fontsize=8)
-    axes[1].set(xlabel="epoch", ylabel="mAP", title="held-out items")
-    axes[2].plot(df["epoch"], df["lr"], marker="o")
-    axes[2].set(xlabel="epoch", ylabel="learning rate", title="schedule")
-    axes[3].bar(df["epoch"], df["images_per_s"])
-    axes[3].set(xlabel="epoch", ylabel="images / s", title="throughput")
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
-
-
 def still_improving(history: Sequence[Mapping[str, Any]], tol: float = PLATEAU_TOLERANCE) -> bool | None:
     """Whether the last epoch is the best so far and raised the validation mAP by more than ``tol``
     over the previous one (None: no validation scores, or a single epoch)."""
@@ -156,7 +132,7 @@ def still_improving(history: Sequence[Mapping[str, Any]], tol: float = PLATEAU_T
 def training_table(names: Sequence[str], models_dir: Path) -> pd.DataFrame:
     """Per trained row: epochs, train minutes, validation mAP (last, best and its epoch), the
     validation chance level and whether the curve had flattened (``status``)."""
-    from fashionbench.retrieval.metrics import LEARNED_FACTOR
+    from fashionbench.retrieval.metrics import learned
 
     rows = []
     for m in names:
@@ -174,7 +150,7 @@ def training_table(names: Sequence[str], models_dir: Path) -> pd.DataFrame:
             more = still_improving(h)
             row.update({"val mAP (last)": round(vals[-1], 4), "val mAP (best)": round(vals[best], 4),
                         "best epoch": best + 1, "val chance": round(chance, 4),
-                        "status": NOT_LEARNED if vals[-1] < LEARNED_FACTOR * chance else
+                        "status": NOT_LEARNED if not learned({"mAP": vals[-1], "chance_mAP": chance}) else
                         "STILL IMPROVING" if more else "plateau"})
         rows.append(row)
     return pd.DataFrame(rows).set_index("row") if rows else pd.DataFrame()

@@ -32,7 +32,7 @@ from fashionbench.core.errors import ConfigError, ContractError
 from fashionbench.core.validate import check_positive_int
 
 _CHUNK_BYTES = 64 << 20
-_BYTES_PER_CELL = 20  # fused float32 + model float32 + argpartition int64 + masks, per (q, g)
+_BYTES_PER_CELL = 36  # fused float64 + model float64 + float32 + argpartition int64 + masks, per (q, g)
 DEFAULT_NORM_TOL = 1e-3
 
 
@@ -138,17 +138,16 @@ def fuse_search(queries: Sequence[np.ndarray], galleries: Sequence[np.ndarray], 
     k_eff = min(k, n_g)
     indices = np.full((n_q, k), -1, np.int64)
     distances = np.full((n_q, k), np.inf, np.float32)
+    gs = [g.astype(np.float64) for g in gs]
     for start in range(0, n_q, chunk):
         stop = min(start + chunk, n_q)
-        acc = np.zeros((stop - start, n_g), np.float32)
-        tmp = np.empty_like(acc)
+        # float64 sums rounded once to float32: the same bits on every CPU (retrieval.similarity)
+        acc = np.zeros((stop - start, n_g), np.float64)
         for wm, q, g in zip(w, qs, gs):
             if wm == 0:
                 continue
-            np.matmul(q[start:stop] * np.float32(wm), g.T, out=tmp)  # w_m * (q_m . g_m)
-            acc += tmp
-        del tmp
-        np.subtract(np.float32(1.0), acc, out=acc)                  # fused distance, in place
+            acc += float(wm) * (q[start:stop].astype(np.float64) @ g.T)
+        acc = (1.0 - acc).astype(np.float32)                        # fused distance
         indices[start:stop, :k_eff], distances[start:stop, :k_eff] = smallest_k(acc, k_eff)
     return indices, distances
 

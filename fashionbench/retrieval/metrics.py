@@ -19,8 +19,9 @@ Notation, for one query ``q``: the gallery is ranked by similarity ``s(q, g) = q
 
 Tie rule: gallery items with equal similarity are ranked by ascending gallery index (a stable
 sort of ``-s``), the same rule as :mod:`fashionbench.retrieval.search`. So the 0-based rank of gallery
-item ``r`` is ``#{j : s_j > s_r} + #{j < r : s_j == s_r}``. Similarities are computed in float32
-(``query @ gallery.T``) and compared exactly.
+item ``r`` is ``#{j : s_j > s_r} + #{j < r : s_j == s_r}``. Similarities are ``query @ gallery.T``
+accumulated in float64 and rounded to float32 (:mod:`fashionbench.retrieval.similarity`: the same
+bits on every CPU, so the same ranks on every machine) and compared exactly.
 
 Memory: a Q x G similarity matrix is never held. Queries are processed in chunks of
 ``chunk_size`` rows (default: a ~64 MB float32 block of similarities); the relevant pairs of a
@@ -52,6 +53,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 from fashionbench.retrieval.search import check_pair
+from fashionbench.retrieval.similarity import inner_products
 
 from fashionbench.core.artifacts import Ranking
 from fashionbench.core.errors import ConfigError, ContractError
@@ -236,20 +238,21 @@ def _evaluate_per_query(query: np.ndarray, gallery: np.ndarray, query_labels: An
     q, g = check_pair(query, gallery)
     ks, map_ks = _check_ks(ks, "ks"), _check_ks(map_ks, "map_ks")
     n_q, n_g = q.shape[0], g.shape[0]
-    chunk = (max(1, _CHUNK_BYTES // (4 * n_g)) if chunk_size is None
+    chunk = (max(1, _CHUNK_BYTES // (12 * n_g)) if chunk_size is None  # float64 product + float32
              else check_positive_int(chunk_size, "chunk_size"))
     q_codes, g_codes = encode_labels(query_labels, gallery_labels, n_q, n_g)
     n_codes = int(max(q_codes.max(initial=-1), g_codes.max(initial=-1))) + 1
     g_order = np.argsort(g_codes, kind="stable")          # gallery grouped by label
     g_counts = np.bincount(g_codes, minlength=n_codes)
     g_starts = np.cumsum(g_counts) - g_counts
+    g64 = g.astype(np.float64)                            # once, for exact products
     pair_q_all, rank_all = [], []
     for start in range(0, n_q, chunk):
         stop = min(start + chunk, n_q)
         pair_q, pair_g = _relevant_pairs(q_codes[start:stop], g_order, g_starts, g_counts)
         if len(pair_q) == 0:
             continue
-        sims = q[start:stop] @ g.T                         # [chunk, G] float32
+        sims = inner_products(q[start:stop], g64)         # [chunk, G] float32, exact
         rank_all.append(_ranks_of(sims, pair_q, pair_g, chunk))
         pair_q_all.append(pair_q + start)
     pair_q = np.concatenate(pair_q_all) if pair_q_all else np.zeros(0, np.int64)

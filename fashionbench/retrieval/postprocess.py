@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
-import faiss
 import numpy as np
 
 from fashionbench.core.errors import ConfigError, ContractError
 from fashionbench.core.validate import as_features as _as_features
 from fashionbench.core.validate import check_int as _check_int
+from fashionbench.retrieval.search import search
 
 
 # --------------------------------------------------------------------------------------------
@@ -34,14 +34,19 @@ def _check_same_dim(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> N
         raise ContractError(f"'{name_a}' dim {a.shape[1]} != '{name_b}' dim {b.shape[1]}")
 
 
-def l2_normalize(x: np.ndarray, name: str = "features") -> np.ndarray:
-    """Rows of ``x`` divided by their L2 norm (float32); ContractError naming a zero row."""
+def l2_normalize(x: np.ndarray, name: str = "features", keep_zero: bool = False) -> np.ndarray:
+    """Rows of ``x`` divided by their L2 norm (float32).
+
+    A zero row is a ContractError naming it, unless ``keep_zero``: then it stays zero (QE and DBA,
+    whose input may hold an image a barely trained ReLU head maps to all zeros; such a row has
+    similarity 0 to everything and is ranked by the tie rule).
+    """
     arr = _as_features(x, name).astype(np.float64)
     norms = np.linalg.norm(arr, axis=1, keepdims=True)
     zero = norms[:, 0] == 0
-    if zero.any():
+    if zero.any() and not keep_zero:
         raise ContractError(f"'{name}' row {int(np.flatnonzero(zero)[0])} has zero norm")
-    return (arr / norms).astype(np.float32)
+    return (arr / np.where(zero[:, None], 1.0, norms)).astype(np.float32)
 
 
 # --------------------------------------------------------------------------------------------
@@ -159,7 +164,7 @@ def _weighted_neighbour_sum(x: np.ndarray, sims: np.ndarray, nbr_idx: np.ndarray
     """x + sum_r max(sim_r, 0)^alpha * pool[nbr_r], L2-normalised (float32)."""
     w = np.power(np.maximum(sims.astype(np.float64), 0.0), alpha)  # 0^0 = 1: alpha=0 is AQE
     acc = x.astype(np.float64) + np.einsum("bk,bkd->bd", w, pool[nbr_idx].astype(np.float64))
-    return l2_normalize(acc, "expanded features")
+    return l2_normalize(acc, "expanded features", keep_zero=True)
 
 
 def query_expansion(query: np.ndarray, gallery: np.ndarray, top_k: int = 5, alpha: float = 0.0,
@@ -167,7 +172,7 @@ def query_expansion(query: np.ndarray, gallery: np.ndarray, top_k: int = 5, alph
     """alpha-weighted query expansion (alpha-QE; alpha = 0 is average QE, Chum et al. 2007).
 
     Each query q becomes normalise(q + sum_{r<=top_k} max(q.g_r, 0)^alpha g_r), g_r its top_k
-    gallery items by inner product (exact faiss flat search). With alpha = 0 every weight is 1:
+    gallery items by inner product (exact search, :func:`fashionbench.retrieval.search.search`). With alpha = 0 every weight is 1:
     the mean of the query and its top_k. Queries go in blocks of ``chunk_size`` rows, so memory
     is O(chunk_size * top_k * D). ``top_k = 0`` returns the normalised queries.
     """
@@ -178,14 +183,14 @@ def query_expansion(query: np.ndarray, gallery: np.ndarray, top_k: int = 5, alph
     alpha = _check_float("alpha", alpha, 0.0)
     if top_k > len(g):
         raise ConfigError(f"parameter 'top_k' = {top_k} exceeds the gallery size {len(g)}")
+    chunk_size = _check_int("chunk_size", chunk_size, 1)
     if top_k == 0:
-        return l2_normalize(q, "query")
-    index = faiss.IndexFlatIP(g.shape[1])
-    index.add(g)
+        return l2_normalize(q, "query", keep_zero=True)
+    nbrs, sims = search(q, g, top_k, chunk_size=chunk_size)   # exact, machine-independent order
     out = np.empty_like(q)
-    for s in range(0, len(q), _check_int("chunk_size", chunk_size, 1)):
-        sims, nbrs = index.search(q[s:s + chunk_size], top_k)
-        out[s:s + chunk_size] = _weighted_neighbour_sum(q[s:s + chunk_size], sims, nbrs, g, alpha)
+    for s in range(0, len(q), chunk_size):
+        out[s:s + chunk_size] = _weighted_neighbour_sum(
+            q[s:s + chunk_size], sims[s:s + chunk_size], nbrs[s:s + chunk_size], g, alpha)
     return out
 
 
@@ -203,14 +208,14 @@ def database_augmentation(gallery: np.ndarray, top_k: int = 5, alpha: float = 0.
     alpha = _check_float("alpha", alpha, 0.0)
     if top_k > len(g) - 1:
         raise ConfigError(f"parameter 'top_k' = {top_k} exceeds the gallery size - 1 = {len(g) - 1}")
+    chunk_size = _check_int("chunk_size", chunk_size, 1)
     if top_k == 0:
-        return l2_normalize(g, "gallery")
-    index = faiss.IndexFlatIP(g.shape[1])
-    index.add(g)
+        return l2_normalize(g, "gallery", keep_zero=True)
+    all_nbrs, all_sims = search(g, g, top_k + 1, chunk_size=chunk_size)
     out = np.empty_like(g)
-    for s in range(0, len(g), _check_int("chunk_size", chunk_size, 1)):
+    for s in range(0, len(g), chunk_size):
         block = g[s:s + chunk_size]
-        sims, nbrs = index.search(block, top_k + 1)
+        sims, nbrs = all_sims[s:s + chunk_size], all_nbrs[s:s + chunk_size]
         is_self = nbrs == np.arange(s, s + len(block))[:, None]
         is_self[~is_self.any(axis=1), -1] = True  # exactly one entry dropped per row
         keep = ~is_self

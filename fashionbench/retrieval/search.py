@@ -7,11 +7,12 @@ Tie rule (shared with :mod:`fashionbench.retrieval.metrics` and :mod:`fashionben
 with equal similarity are ranked by ascending gallery index, as a stable sort of ``-similarity``
 would rank them. faiss does not promise this, neither inside the returned list nor at its end
 (a group of equal similarities cut by ``k``), so :func:`search` asks faiss for a few more
-candidates than ``k``, re-sorts them by ``(-similarity, index)`` and, for the rare rows whose
-tie group at the cut is not complete in the candidates, searches again with twice as many.
-"Equal" means equal float32 values as computed by faiss; faiss may round the same product
-differently from numpy's matmul in the last bit, so two libraries agree on the order of
-*exact* ties (duplicate vectors, small-integer data) but not necessarily on near-ties.
+candidates than ``k``, re-scores them exactly (:mod:`fashionbench.retrieval.similarity`: float64
+accumulation rounded to float32, the same bits on every CPU), re-sorts them by
+``(-similarity, index)`` and, for the rare rows whose candidates may miss an item tied with or
+above the k-th (faiss's own float32 sums are off by up to ``D * 2**-24 * |q| * max|g|``), searches
+again with twice as many. "Equal" means equal re-scored float32 values, so the order, near-ties
+included, is the same on every machine and the same as :mod:`fashionbench.retrieval.metrics` gives.
 
 Padding: when ``k`` is larger than the gallery, each row holds the whole gallery followed by
 index ``-1`` with similarity ``-inf`` (``1 - sim = +inf`` as a ranking distance).
@@ -44,6 +45,7 @@ import numpy as np
 from fashionbench.core.artifacts import Embeddings, Ranking
 from fashionbench.core.errors import ConfigError, ContractError
 from fashionbench.core.validate import check_positive_int
+from fashionbench.retrieval.similarity import candidate_products, inner_products
 
 DEFAULT_CHUNK_SIZE = 4096
 # Extra candidates fetched beyond k so that a tie group at the cut is usually complete.
@@ -138,24 +140,45 @@ def _order(sims: np.ndarray, idx: np.ndarray, k: int) -> tuple[np.ndarray, np.nd
             np.take_along_axis(sims, order, axis=1).astype(np.float32, copy=False))
 
 
-def _search_chunk(index: _FlatIP, qc: np.ndarray, k: int, n_gallery: int
+def _search_chunk(index: _FlatIP, qc: np.ndarray, k: int, gallery: np.ndarray, g_max_norm: float
                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Top-``k`` (k <= n_gallery) of one query chunk under the tie rule."""
+    """Top-``k`` (k <= n_gallery) of one query chunk under the tie rule, exactly re-scored."""
+    n_gallery, dim = gallery.shape
     out_i = np.empty((len(qc), k), np.int64)
     out_s = np.empty((len(qc), k), np.float32)
+    # bound on |faiss's float32 inner product - the exact one| per query (module docstring)
+    tol = 1.01 * dim * 2.0 ** -24 * np.linalg.norm(qc.astype(np.float64), axis=1) * g_max_norm
     rows = np.arange(len(qc))
     kk = min(n_gallery, k + _TIE_MARGIN)
     while rows.size:
-        sims, idx = index.search(qc[rows], kk)
+        if 4 * kk >= n_gallery:   # most of the gallery: score all of it exactly
+            out_i[rows], out_s[rows] = _exact_top_k(qc[rows], gallery, k)
+            break
+        approx, idx = index.search(qc[rows], kk)
+        sims = candidate_products(qc[rows], gallery, idx)
         top_i, top_s = _order(sims, idx, k)
-        # The candidates hold every item tied with the k-th one when they reach an item
-        # strictly below it (or the whole gallery); otherwise faiss may have dropped a tied
-        # item with a lower index, so those rows are searched again with more candidates.
-        done = (sims.min(axis=1) < top_s[:, k - 1]) if kk < n_gallery else np.ones(len(rows), bool)
+        # The candidates hold every item tied with or above the k-th one when even the weakest
+        # candidate, allowing for faiss's rounding, is strictly below it; otherwise those rows are
+        # searched again with more candidates.
+        done = approx.min(axis=1) + 2.0 * tol[rows] < top_s[:, k - 1]
         out_i[rows[done]] = top_i[done]
         out_s[rows[done]] = top_s[done]
         rows = rows[~done]
         kk = min(n_gallery, 2 * kk)
+    return out_i, out_s
+
+
+def _exact_top_k(qc: np.ndarray, gallery: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` of ``qc`` against the whole gallery from exact products, in row blocks of ~64 MB."""
+    n_gallery = gallery.shape[0]
+    out_i = np.empty((len(qc), k), np.int64)
+    out_s = np.empty((len(qc), k), np.float32)
+    step = max(1, (64 << 20) // (16 * n_gallery))
+    all_idx = np.arange(n_gallery, dtype=np.int64)
+    for s in range(0, len(qc), step):
+        sims = inner_products(qc[s:s + step], gallery)
+        idx = np.broadcast_to(all_idx, sims.shape)
+        out_i[s:s + step], out_s[s:s + step] = _order(sims, idx, k)
     return out_i, out_s
 
 
@@ -186,10 +209,11 @@ def search(query: np.ndarray, gallery: np.ndarray, k: int, *,
     if q.shape[0] == 0:
         return indices, sims
     index = _make_index(g, gpu_available() if use_gpu is None else bool(use_gpu))
+    g_max_norm = float(np.sqrt(float(np.einsum("ij,ij->i", g, g, dtype=np.float64).max())))
     for start in range(0, q.shape[0], chunk):
         stop = min(start + chunk, q.shape[0])
         indices[start:stop, :k_eff], sims[start:stop, :k_eff] = _search_chunk(
-            index, q[start:stop], k_eff, n_gallery)
+            index, q[start:stop], k_eff, g, g_max_norm)
     return indices, sims
 
 
