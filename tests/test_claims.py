@@ -197,3 +197,47 @@ def test_component_is_judged_on_the_test_queries_of_its_own_category():
                           "all": {"group": "g", "notebook": "n"}}}
     sc = component_scope(params, manifest)
     assert sc.queries == {"part-bags": ["q0"]} and sc.n_gallery == 3 and sc.list_length == 50
+
+
+def _seeded(diffs_a: list[float]) -> tuple[dict, dict]:
+    """Arms a and b over 3 training seeds (0, 1, 2): a = b + diffs_a[seed], b the same each seed."""
+    pq, reps = {}, {"a": {0: "a"}, "b": {0: "b"}}
+    for seed, d in enumerate(diffs_a):
+        na, nb = ("a", "b") if seed == 0 else (f"a-seed{seed}", f"b-seed{seed}")
+        pq[na], pq[nb] = _pq(np.clip(BASE + d, 0, 2)), _pq(BASE)
+        reps["a"][seed], reps["b"][seed] = na, nb
+    return pq, reps
+
+
+def test_seed_rule_needs_the_effect_above_twice_the_seed_spread():
+    # seed 0 alone shows a clear win (+0.2, CI far from 0) ...
+    pq, reps = _seeded([0.2, 0.21, 0.19])
+    d = evaluate_claims(pq, _spec(Comparison("a", "b")), replicates=reps)[0].details[0]
+    assert d["seeds"] == 3 and d["verdict"] == "holds" and abs(d["seed_sd"] - 0.01) < 1e-6
+    # ... but when the seeds disagree (sd 0.25 > 0.2 / 2), the same seed-0 effect is unclear
+    pq, reps = _seeded([0.2, -0.2, 0.3])
+    r = evaluate_claims(pq, _spec(Comparison("a", "b")), replicates=reps)[0]
+    d = r.details[0]
+    assert d["ci_low"] > 0 and d["seed_sd"] > 0.1 and d["verdict"] == "unclear" and r.verdict == "unclear"
+    assert "seed spread" in d["seed_rule"]
+    assert "3 seeds" in claims_table([r])["evidence"][0]
+    # without replicates the spread is not measured, and the evidence says so
+    plain = evaluate_claims(pq, _spec(Comparison("a", "b")))[0]
+    assert plain.details[0]["seeds"] == 1 and plain.verdict == "holds"
+    assert "1 seed (spread not measured)" in claims_table([plain])["evidence"][0]
+
+
+def test_replicates_are_never_chosen_for_a_glob_arm():
+    pq = {"m-single-1": _pq(BASE), "m-single-1-seed1": _pq(BASE + 0.5), "m-single-1-seed2": _pq(BASE),
+          "m-fusion": _pq(BASE + 0.05)}
+    reps = {"m-single-1": {0: "m-single-1", 1: "m-single-1-seed1", 2: "m-single-1-seed2"}}
+    r = evaluate_claims(pq, _spec(Comparison("m-fusion", "m-single-*")), replicates=reps)[0]
+    assert r.details[0]["b"] == "m-single-1"
+
+
+def test_replicates_of_reads_params():
+    from fashionbench.papers.claims import replicates_of
+
+    params = {"seed": 0, "methods": {"a": {}, "a-s1": {"replicate_of": "a", "train_seed": 1},
+                                     "a-s2": {"replicate_of": "a", "train_seed": 2}, "b": {}}}
+    assert replicates_of(params) == {"a": {0: "a", 1: "a-s1", 2: "a-s2"}}

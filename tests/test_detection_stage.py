@@ -175,8 +175,14 @@ def test_crop_boxes_by_hand_with_fallbacks():
     box = lambda uid, mode: t.loc[uid, [f"{mode}_{c}" for c in XY]].tolist()
     # image A found: detected = best box; union = eq. 1 with each row's own given box
     assert box("a1", "detected") == box("a2", "detected") == [5, 8, 45, 60]
-    assert box("a1", "union") == [5, 8, 50, 60]          # [min(10,5), min(10,8), max(50,45), max(50,60)]
-    assert box("a2", "union") == [5, 5, 90, 60]          # given [60,5,90,30] U [5,8,45,60]
+    # union (eq. 1) covers the given box and ALL confident boxes: both of A's (0.9 and 0.3 >= 0.25)
+    assert box("a1", "union") == [0, 0, 99, 79]          # given [10,10,50,50] U [5,8,45,60] U [0,0,99,79]
+    assert box("a2", "union") == [0, 0, 99, 79]          # given [60,5,90,30] inside it too
+    only_best = primary.iloc[[0, 2]]                     # without the 0.3 box: given U best box
+    t2, _ = fashionbench.detection.predictions.crop_boxes_table(m, sizes, only_best, fused, crop_conf=0.25)
+    t2 = t2.set_index("uid")
+    assert t2.loc["a1", [f"union_{c}" for c in XY]].tolist() == [5, 8, 50, 60]   # [min(10,5), min(10,8), max(50,45), max(50,60)]
+    assert t2.loc["a2", [f"union_{c}" for c in XY]].tolist() == [5, 5, 90, 60]   # given [60,5,90,30] U [5,8,45,60]
     assert box("a1", "fused") == [6, 9, 46, 61]
     # image B: best score 0.1 < 0.25 -> nothing found: whole image / given box; fused found (0.6)
     assert box("b", "detected") == [0, 0, 100, 80]

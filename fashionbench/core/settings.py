@@ -365,6 +365,13 @@ class MethodSettings(TrainSettings):
     category_column: Str = "category"
     holdout: Optional[Num(ge=0.0, lt=1.0)] = None
     embed_train: Bool = False
+    #: seed of this row's training only (new layers' init, batch order, augmentation, crop expansion);
+    #: None = the top-level ``seed``. The data, its splits and the held-out items keep the top-level seed,
+    #: so rows that differ only in ``train_seed`` measure the seed-to-seed spread of one configuration.
+    train_seed: Optional[Int(ge=0)] = None
+    #: a seed replicate: the name of the row this one repeats with another ``train_seed`` (claims use the
+    #: replicates' spread; tables show the row, not each replicate)
+    replicate_of: Optional[Str] = None
 
     @model_validator(mode="before")
     @classmethod
@@ -816,6 +823,23 @@ def _cross_errors(params: Mapping[str, Any], p: Params) -> list[tuple[str, str]]
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             out.append((path, f"{name!r} is not a {what} row{hint}"))
 
+    for name, row in methods.items():
+        origin = row.get("replicate_of") if isinstance(row, Mapping) else None
+        if origin is None:
+            continue
+        need(f"methods.{name}.replicate_of", origin, methods, "methods")
+        if origin in methods and isinstance(methods[origin], Mapping):
+            base = methods[origin]
+            if base.get("replicate_of") is not None:
+                out.append((f"methods.{name}.replicate_of", f"{origin!r} is itself a replicate"))
+            # a replicate repeats its row with another training seed, nothing else
+            skip = {"replicate_of", "train_seed", "description"}
+            diff = sorted(k for k in set(row) | set(base) if k not in skip and row.get(k) != base.get(k))
+            if diff:
+                out.append((f"methods.{name}", f"a replicate of {origin!r} may differ from it only in "
+                            f"train_seed; it also differs in {diff}"))
+            if row.get("train_seed", params.get("seed")) == base.get("train_seed", params.get("seed")):
+                out.append((f"methods.{name}.train_seed", f"same training seed as {origin!r}"))
     for name, f in p.fusions.items():
         reads = f.inputs if isinstance(f, ConcatFusion) else f.methods()
         key = "inputs" if isinstance(f, ConcatFusion) else "routes"

@@ -170,7 +170,11 @@ def crop_boxes_table(manifest: pd.DataFrame, sizes: Mapping[str, tuple[int, int]
 
     det_box, det_score, det_found = best(primary, crop_conf)
     detected = np.where(det_found[:, None], det_box, full)
-    union = bx.union(given, np.where(det_found[:, None], det_box, np.nan), missing="keep_a")
+    # shang eq. 1: the box covering the given box and *all* the detected boxes (every box of the
+    # primary detector on the image scored >= crop_conf), not only the best one
+    enclosing = enclosing_boxes(primary, paths, sizes, crop_conf)
+    union_found = np.isfinite(enclosing[:, 0])
+    union = bx.union(given, enclosing, missing="keep_a")
     f_box, f_score, f_found = best(fused, crop_conf if fused_conf is None else fused_conf)
     fused_box = np.where(f_found[:, None], f_box, given)
     for mode, arr in (("detected", detected), ("union", union), ("fused", fused_box)):
@@ -178,12 +182,32 @@ def crop_boxes_table(manifest: pd.DataFrame, sizes: Mapping[str, tuple[int, int]
             out[f"{mode}_{c}"] = np.round(arr[:, j], 3)
     out["detected_score"] = det_score
     out["detected_found"] = det_found
-    out["union_found"] = det_found
+    out["union_found"] = union_found
     out["fused_score"] = f_score
     out["fused_found"] = f_found
     counts = {"n_rows": int(len(out)), "n_fallback_detected": int((~det_found).sum()),
-              "n_fallback_union": int((~det_found).sum()), "n_fallback_fused": int((~f_found).sum())}
+              "n_fallback_union": int((~union_found).sum()), "n_fallback_fused": int((~f_found).sum())}
     return out, counts
+
+
+def enclosing_boxes(pred: pd.DataFrame, paths: Sequence[str], sizes: Mapping[str, tuple[int, int]],
+                    conf: float) -> np.ndarray:
+    """Per entry of ``paths`` the smallest box enclosing every box of ``pred`` on that image scored
+    >= ``conf`` (each clipped to the image first; degenerate ones dropped); NaN where there is none."""
+    keep = pred[pd.to_numeric(pred["score"], errors="coerce") >= float(conf)]
+    out = np.full((len(paths), 4), np.nan)
+    if keep.empty:
+        return out
+    kp = keep["path"].astype(str).to_numpy()
+    wh = np.array([sizes[q] for q in kp], dtype=np.float64).reshape(-1, 2)
+    b = bx.clip(keep[_XYXY].to_numpy(np.float64), wh[:, 0], wh[:, 1])
+    ok = (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
+    if not ok.any():
+        return out
+    df = pd.DataFrame(b[ok], columns=_XYXY).assign(path=kp[ok])
+    agg = df.groupby("path", sort=False).agg(x1=("x1", "min"), y1=("y1", "min"), x2=("x2", "max"), y2=("y2", "max"))
+    hit = agg.reindex([str(q) for q in paths])
+    return hit[_XYXY].to_numpy(np.float64)
 
 
 def _matches(pred: pd.DataFrame, gt_paths: np.ndarray, gt_boxes: np.ndarray, max_det: int) -> bx.DetectionMatches:

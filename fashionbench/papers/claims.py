@@ -32,8 +32,13 @@ per-query metric. A side of a comparison is a method name or a glob (``shang-sin
    compared on: the test query items are cut (seeded) into a selection half and a comparison
    half; the glob resolves to the matching row with the highest mean on the selection half, and
    the comparison uses the other half only.
-6. The seed-to-seed spread is not measured by this code yet (one seed per row): the reports say
-   so beside the verdicts.
+6. **Seed spread.** Where both arms of a ``gt`` comparison have seed replicates (rows with
+   ``replicate_of``: the same row trained with another ``train_seed``; :func:`replicates_of`), the
+   difference of the arms' means is computed once per training seed, on the same units, and its
+   standard deviation over the seeds is the **seed spread** (``seed_sd``; >= 3 seeds). A verdict
+   "holds"/"does not hold" then also needs ``|difference| > 2 x seed_sd``; otherwise the comparison is
+   **unclear** (``seed_rule``). Comparisons without replicates carry ``seeds = 1``: the spread is not
+   measured, and the reports say so beside the verdict.
 
 A claim holds when all its comparisons hold; it does not hold when any does not; otherwise it is
 unclear. A claim whose methods are not in the run is **untested**, with the reason.
@@ -73,7 +78,7 @@ from fashionbench.papers.base import ClaimSpec, Comparison
 from fashionbench.papers.registry import CLAIMS
 
 __all__ = ["CLAIMS", "ClaimSpec", "Comparison", "ClaimResult", "evaluate_claims", "claims_table",
-           "styled_claims_table", "load_detection_metrics", "load_unit_scores", "HOLDS", "NOT_HOLD",
+           "styled_claims_table", "load_detection_metrics", "load_unit_scores", "replicates_of", "HOLDS", "NOT_HOLD",
            "UNCLEAR", "UNTESTED"]
 
 HOLDS, NOT_HOLD, UNCLEAR, UNTESTED = "holds", "does not hold", "unclear", "untested"
@@ -159,6 +164,51 @@ def load_unit_scores(kind: str, methods: Sequence[str], artifacts_dir: str | Pat
         artifacts_dir = project_root() / "artifacts"
     folder = Path(artifacts_dir) / kind
     return {m: pd.read_csv(folder / f"{m}.csv") for m in methods if (folder / f"{m}.csv").is_file()}
+
+
+def replicates_of(params: Mapping[str, Any] | None) -> dict[str, dict[int, str]]:
+    """``{row: {training seed: row name}}`` for every row that has seed replicates (rows whose
+    ``replicate_of`` names it), the row itself included under its own seed."""
+    if not params:
+        return {}
+    methods = params.get("methods") or {}
+    top = int(params.get("seed", 0))
+
+    def seed_of(name: str) -> int:
+        t = methods[name].get("train_seed")
+        return top if t is None else int(t)
+
+    out: dict[str, dict[int, str]] = {}
+    for name, row in methods.items():
+        origin = row.get("replicate_of") if isinstance(row, Mapping) else None
+        if origin in methods:
+            out.setdefault(origin, {seed_of(origin): origin})[seed_of(name)] = name
+    return out
+
+
+#: a gt verdict also needs |difference| > SEED_FACTOR x the seed spread (module docstring, rule 6)
+SEED_FACTOR = 2.0
+
+
+def _seed_spread(a: str, b: str, reps: Mapping[str, Mapping[int, str]], tables: Mapping[str, pd.DataFrame],
+                 metric: str, unit: str) -> dict[str, Any]:
+    """Per training seed that both arms have, the difference of their means on the units both scored;
+    its spread over the seeds (``seed_sd``, ddof 1) when there are >= 3 such seeds."""
+    ra, rb = reps.get(a, {}), reps.get(b, {})
+    seeds = sorted(set(ra) & set(rb))
+    seeds = [k for k in seeds if ra[k] in tables and rb[k] in tables]
+    if len(seeds) < 3:
+        return {"seeds": 1}
+    diffs, ma, mb = [], [], []
+    for k in seeds:
+        va, vb, _ = _aligned(tables[ra[k]], tables[rb[k]], metric, unit)
+        diffs.append(float(va.mean() - vb.mean()))
+        ma.append(float(va.mean()))
+        mb.append(float(vb.mean()))
+    return {"seeds": len(seeds), "seed_list": seeds, "seed_diffs": diffs,
+            "seed_sd": float(np.std(diffs, ddof=1)), "seed_mean_diff": float(np.mean(diffs)),
+            "mean_a_seeds": float(np.mean(ma)), "sd_a_seeds": float(np.std(ma, ddof=1)),
+            "mean_b_seeds": float(np.mean(mb)), "sd_b_seeds": float(np.std(mb, ddof=1))}
 
 
 def _verdict(kind: str, lo: float, hi: float, margin: float = 0.0) -> str:
@@ -289,7 +339,8 @@ def evaluate_claims(per_query: Mapping[str, pd.DataFrame], specs: Sequence[Claim
                     detection: Mapping[str, float] | None = None,
                     unit_scores: Mapping[str, Mapping[str, pd.DataFrame]] | None = None,
                     metrics: Any = None, histories: Mapping[str, list] | None = None,
-                    scope: ComponentScope | None = None) -> list[ClaimResult]:
+                    scope: ComponentScope | None = None,
+                    replicates: Mapping[str, Mapping[int, str]] | None = None) -> list[ClaimResult]:
     """Verdicts for ``specs`` by the rule in the module docstring.
 
     ``per_query``: one table per evaluated row (``query_id``, ``item_id``, the metrics).
@@ -299,7 +350,9 @@ def evaluate_claims(per_query: Mapping[str, pd.DataFrame], specs: Sequence[Claim
     ``chance_mAP``) and ``histories``: ``{row: history.json}``, for the "did not learn" check
     (None: not checked). ``papers`` filters the *returned* results only: the Holm family is
     always all of ``specs``. ``scope`` (:func:`component_scope`): the own-category queries on
-    which the components in ``ClaimSpec.rests_on`` are judged.
+    which the components in ``ClaimSpec.rests_on`` are judged. ``replicates``
+    (:func:`replicates_of`): the seed replicates of the arms, for the seed rule; they are never
+    chosen for a glob arm.
     """
     from fashionbench.core.stats import adjusted_ci, bootstrap_p_value, holm
 
@@ -320,7 +373,10 @@ def evaluate_claims(per_query: Mapping[str, pd.DataFrame], specs: Sequence[Claim
             continue
         if spec.scores not in tables_of:
             tables_of[spec.scores] = load_unit_scores(spec.scores, list(per_query))
-        tables = tables_of[spec.scores]
+        all_tables = tables_of[spec.scores]
+        reps = replicates or {}
+        copies = {n for r in reps.values() for n in r.values()} - set(reps)
+        tables = {m: t for m, t in all_tables.items() if m not in copies}   # replicates: never an arm
         missing: list[str] = []
         sel = test = None
         if any(_is_glob(c.a) or _is_glob(c.b) for c in spec.comparisons):
@@ -347,7 +403,9 @@ def evaluate_claims(per_query: Mapping[str, pd.DataFrame], specs: Sequence[Claim
                                 **({"n_clusters": int(len(np.unique(groups)))} if groups is not None else {}),
                                 **({"selection": f"{comp.a if _is_glob(comp.a) else comp.b} chosen on the "
                                     "selection half of the query items; compared on the other half"}
-                                   if globbed else {})})
+                                   if globbed else {}),
+                                **(_seed_spread(a, b, reps, all_tables, spec.metric, spec.unit)
+                                   if comp.kind == "gt" and not globbed else {"seeds": 1})})
         if missing:
             res.details = []
             res.reason = ("methods not in this run: " + ", ".join(sorted(set(missing)))
@@ -387,6 +445,10 @@ def evaluate_claims(per_query: Mapping[str, pd.DataFrame], specs: Sequence[Claim
                                                       ALPHA if m else 1.0, ALPHA)
             d["adjustment"] = "Bonferroni"
         d["verdict"] = _verdict(d["kind"], d["adj_low"], d["adj_high"], d.get("margin", 0.0))
+        if "seed_sd" in d and d["verdict"] in (HOLDS, NOT_HOLD) and abs(d["diff"]) <= SEED_FACTOR * d["seed_sd"]:
+            d["seed_rule"] = (f"|difference| {abs(d['diff']):.4f} <= {SEED_FACTOR:g} x seed spread "
+                              f"{d['seed_sd']:.4f} ({d['seeds']} seeds): {d['verdict']} -> {UNCLEAR}")
+            d["verdict"] = UNCLEAR
         d["family_size"] = m
     for res in out:
         if not res.details:
@@ -401,6 +463,15 @@ def _relation(d: Mapping) -> str:
     return {"gt": ">", "not_gt": f"gain < {m:g}" if m else "<=", "neutral": f"~ (within {m:g})" if m else "~"}[d["kind"]]
 
 
+def _seeds_text(d: Mapping[str, Any]) -> str:
+    """The seed part of a comparison's evidence: the arms' mean +/- std over seeds and the spread."""
+    if d.get("seeds", 1) < 3:
+        return ", 1 seed (spread not measured)"
+    return (f", {d['seeds']} seeds: {d['a']} {d['mean_a_seeds']:.4f} +/- {d['sd_a_seeds']:.4f}, "
+            f"{d['b']} {d['mean_b_seeds']:.4f} +/- {d['sd_b_seeds']:.4f}, difference sd {d['seed_sd']:.4f}"
+            + (f" ({d['seed_rule']})" if d.get("seed_rule") else ""))
+
+
 def claims_table(results: Sequence[ClaimResult]) -> pd.DataFrame:
     """One row per claim: id, claim, verdict, and per comparison the means, the difference with its
     95% bootstrap CI and its Holm-adjusted CI and p-value; the reason for an untested claim."""
@@ -409,7 +480,7 @@ def claims_table(results: Sequence[ClaimResult]) -> pd.DataFrame:
         nums = "; ".join(f"{d['a']} {d['mean_a']:.4f} vs {d['b']} {d['mean_b']:.4f} ({_relation(d)}): "
                          f"diff {d['diff']:+.4f}, 95% CI [{d['ci_low']:+.4f}, {d['ci_high']:+.4f}], "
                          f"Holm CI [{d['adj_low']:+.4f}, {d['adj_high']:+.4f}], p_Holm {d['p_holm']:.3g} "
-                         f"-> {d['verdict']}" for d in r.details)
+                         f"{_seeds_text(d)} -> {d['verdict']}" for d in r.details)
         rows.append({"claim": r.id, "text": r.text, "metric": r.metric, "verdict": r.verdict,
                      "evidence": nums or r.reason or "—", "departs from the paper": r.note or "—"})
     return pd.DataFrame(rows, columns=["claim", "text", "metric", "verdict", "evidence", "departs from the paper"])

@@ -35,7 +35,15 @@ def _effect(d: Mapping[str, Any]) -> str:
     rel = {"gt": "&gt;", "not_gt": "gain &lt;", "neutral": "≈"}[d["kind"]]
     margin = f" {d['margin']:g}" if d["kind"] != "gt" and d.get("margin") else ""
     return (f"{html.escape(str(d['a']))} {rel}{margin} {html.escape(str(d['b']))}: "
-            f"<b>{d['diff']:+.3f}</b> [{d['adj_low']:+.3f}, {d['adj_high']:+.3f}] → {d['verdict']}")
+            f"<b>{d['diff']:+.3f}</b> [{d['adj_low']:+.3f}, {d['adj_high']:+.3f}]{_seeds(d)} → {d['verdict']}")
+
+
+def _seeds(d: Mapping[str, Any]) -> str:
+    """' (3 seeds: difference sd 0.004)' where the seed spread was measured, '' otherwise."""
+    if d.get("seeds", 1) < 3:
+        return ""
+    rule = " ≤ 2 × spread" if d.get("seed_rule") else ""
+    return f" ({d['seeds']} seeds: difference sd {d['seed_sd']:.3f}{rule})"
 
 
 def claims_html(results: Sequence[ClaimResult], *, link: bool = True, anchors: bool = False) -> str:
@@ -106,6 +114,19 @@ def leaderboard(metrics: pd.DataFrame, per_query: Mapping[str, pd.DataFrame], pa
         return df, df
     df = df.sort_values("mAP", ascending=False, kind="stable").set_index("row")
     df.insert(0, "rank", 0)
+    # seed replicates are not rows of their own: their row shows the mean +/- std over its seeds
+    from fashionbench.papers.claims import replicates_of
+
+    reps = replicates_of(params)
+    copies = [n for r in reps.values() for n in r.values() if n not in reps and n in df.index]
+    for origin, by_seed in reps.items():
+        if origin in df.index:
+            vals = [float(metrics.loc[n, "mAP"]) for n in by_seed.values() if n in metrics.index]
+            if len(vals) >= 2:
+                df.loc[origin, "mAP over seeds"] = f"{np.mean(vals):.3f} ± {np.std(vals, ddof=1):.3f} ({len(vals)})"
+    df = df.drop(index=copies)
+    if "mAP over seeds" in df.columns:
+        df["mAP over seeds"] = df["mAP over seeds"].fillna("")
     comps = component_rows(params, list(df.index))
     systems, components = df.drop(index=comps), df.loc[comps]
     systems["rank"] = np.arange(1, len(systems) + 1)
@@ -135,5 +156,7 @@ RULE = (
     "Bonferroni CI (level 0.05 / number of comparisons): they hold when it stays under +m (within ±m). "
     "'The best single model' is chosen on one half of the query items and compared on the other half. A claim "
     "whose arm has mAP under 5x its chance level, or whose per-category models score under 5x chance on "
-    "their own category's queries, is **untested: did not learn**. One seed per row: the seed-to-seed spread is not measured yet, so "
-    "every verdict is conditional on this seed.")
+    "their own category's queries, is **untested: did not learn**. Seeds: where both arms were also trained with "
+    "two more training seeds (zhan-1 in this run), the difference is computed per seed and a verdict other than "
+    "'unclear' also needs |difference| > 2 × its standard deviation over the seeds; every other verdict rests on "
+    "one seed (its spread not measured).")

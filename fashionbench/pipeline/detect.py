@@ -25,9 +25,10 @@ Stage ``detect`` (``notebooks/detect.ipynb`` calls :func:`run_detect`):
      default the first row) on the row's image, if its score is >= ``detect.crop_conf``;
      otherwise (the detector found nothing usable) the **whole image**, never the dataset's
      box, so that ``detected`` is what a real system has for a consumer photo.
-   - ``union_x1..y2``: shang eq. 1, the smallest box enclosing the row's given box and that
-     detected box; when the detector found nothing, **the given box** (shang's system then
-     only has the given box).
+   - ``union_x1..y2``: shang eq. 1, the smallest box enclosing the row's given box and *all* the
+     primary detector's boxes on the image scored >= ``crop_conf`` (the paper's box "covers all
+     the detected boxes"); when the detector found nothing, **the given box** (shang's system
+     then only has the given box).
    - ``fused_x1..y2``: the highest-scored box of the WBF of all detectors' boxes scored >=
      ``crop_conf`` (each detector's confident boxes, fused: a box only one detector found takes
      part too); when no detector has such a box, **the given box**. (Fusing every box, as for

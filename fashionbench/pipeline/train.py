@@ -50,6 +50,17 @@ def _expanded(rows: pd.DataFrame, crop: str, settings: Mapping[str, Any], method
     return out, EXPANDED_CROP
 
 
+def _loss_seeded(settings: Mapping[str, Any], seed: int) -> Mapping[str, Any]:
+    """A seed replicate (``train_seed`` set) also moves the loss's own sampling seed (zhan's negative
+    mining), by the training seed: otherwise its triplets would be the same for every replicate."""
+    from fashionbench.models import LOSSES
+
+    loss = settings.get("loss") or {}
+    if settings.get("train_seed") is None or "seed" not in LOSSES.get(str(loss.get("loss")), ()):
+        return settings
+    return {**settings, "loss": {**loss, "seed": int(loss.get("seed", 0)) + int(seed)}}
+
+
 def train(params: Mapping[str, Any], method: str, progress: bool = True) -> list[dict[str, Any]]:
     """Train ``method`` on the train split; returns the per-epoch history.
 
@@ -70,10 +81,12 @@ def train(params: Mapping[str, Any], method: str, progress: bool = True) -> list
     crop, _, _ = config.row_crops(settings)
     validate = validation_scorer(val_rows, root, crop, int(settings["img_size"]),
                                  int(settings.get("embed_batch_size", 256)))
-    train_rows, crop = _expanded(train_rows, crop, settings, method, int(params["seed"]))
+    seed = int(params["seed"]) if settings.get("train_seed") is None else int(settings["train_seed"])
+    settings = _loss_seeded(settings, seed)
+    train_rows, crop = _expanded(train_rows, crop, settings, method, seed)
     cache, _ = loader_settings(settings, f"methods.{method}")
     ds = CropDataset(train_rows, root, crop, int(settings["img_size"]), cache=cache, progress=progress)
-    _, history = run_training(settings, ds, model_dir(method), seed=int(params["seed"]), progress=progress,
+    _, history = run_training(settings, ds, model_dir(method), seed=seed, progress=progress,
                               validate=validate)
     return history
 
