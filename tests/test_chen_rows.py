@@ -130,3 +130,38 @@ def test_chen_row_end_to_end(tiny_dataset, tmp_path, monkeypatch):
     assert emb.query.shape[1] == 5 * 8  # annular-2 + annular-3 parts x reduce_dim
     metrics = fashionbench.pipeline.evaluate.evaluate(params, "chen-annular")
     assert metrics["n_queries"] > 0
+
+
+def test_clothes_table_scores_the_clothes_queries_only():
+    """chen's Table 1 is clothes only: ours beside it is the mean AP of the clothes query photos."""
+    import pandas as pd
+
+    from fashionbench.papers.base import ReportContext
+    from fashionbench.papers.chen.report import clothes_table
+
+    manifest = pd.DataFrame({"uid": ["q1", "q2", "q3", "q4", "g1"], "split": ["query"] * 4 + ["gallery"],
+                             "category": ["clothes", "clothes", "shoes", "bags", "clothes"]})
+    pq = pd.DataFrame({"query_id": ["q1", "q2", "q3", "q4"], "item_id": ["a", "b", "c", "d"],
+                       "AP": [0.5, 0.25, 1.0, 1.0]})
+    ctx = ReportContext(paper="chen", params={}, root=None, names=["chen-all"], metrics=pd.DataFrame(),
+                        per_query={"chen-all": pq}, mine=["chen-all"], n_boot=50, seed=0, n_examples=0)
+    t = clothes_table(ctx, manifest)
+    ours = t.loc["All, ResNet101 (256)", "mAP % (ours, clothes queries)"]
+    assert ours.startswith("37.50 [")                         # (0.5 + 0.25) / 2, not 0.6875 over all four
+    assert t.loc["All, ResNet101 (256)", "our row"] == "chen-all (2 clothes queries)"
+    assert t.loc["All, ResNet101 (256)", "mAP % (quoted from chen, clothes)"] == 54.76
+    assert t.loc["Horizontal, ResNet50", "mAP % (ours, clothes queries)"] == "—"   # not in this run
+
+
+def test_clothes_table_without_clothes_queries_says_so():
+    import pandas as pd
+
+    from fashionbench.papers.base import ReportContext
+    from fashionbench.papers.chen.report import clothes_table
+
+    manifest = pd.DataFrame({"uid": ["q1"], "split": ["query"], "category": ["shoes"]})
+    pq = pd.DataFrame({"query_id": ["q1"], "item_id": ["a"], "AP": [1.0]})
+    ctx = ReportContext(paper="chen", params={}, root=None, names=["chen-all"], metrics=pd.DataFrame(),
+                        per_query={"chen-all": pq}, mine=["chen-all"], n_boot=50, seed=0, n_examples=0)
+    t = clothes_table(ctx, manifest)
+    assert t.loc["All, ResNet101 (256)", "our row"] == "chen-all: no clothes query in this dataset"

@@ -224,7 +224,7 @@ def test_seed_rule_needs_the_effect_above_twice_the_seed_spread():
     # without replicates the spread is not measured, and the evidence says so
     plain = evaluate_claims(pq, _spec(Comparison("a", "b")))[0]
     assert plain.details[0]["seeds"] == 1 and plain.verdict == "holds"
-    assert "1 seed (spread not measured)" in claims_table([plain])["evidence"][0]
+    assert "1 seed (spread not measured: it needs >= 3)" in claims_table([plain])["evidence"][0]
 
 
 def test_replicates_are_never_chosen_for_a_glob_arm():
@@ -241,3 +241,26 @@ def test_replicates_of_reads_params():
     params = {"seed": 0, "methods": {"a": {}, "a-s1": {"replicate_of": "a", "train_seed": 1},
                                      "a-s2": {"replicate_of": "a", "train_seed": 2}, "b": {}}}
     assert replicates_of(params) == {"a": {0: "a", 1: "a-s1", 2: "a-s2"}}
+
+
+def test_glob_is_chosen_by_validation_when_every_row_has_a_curve():
+    # m-single-2 is best on the test queries, m-single-1 on validation: validation decides, and the
+    # comparison then uses every test query (no selection half)
+    pq = {"m-single-1": _pq(BASE), "m-single-2": _pq(BASE + 0.1), "m-fusion": _pq(BASE + 0.05)}
+    hist = {"m-single-1": [{"val_mAP": 0.2}, {"val_mAP": 0.5}], "m-single-2": [{"val_mAP": 0.4}]}
+    d = evaluate_claims(pq, _spec(Comparison("m-fusion", "m-single-*")), histories=hist)[0].details[0]
+    assert d["b"] == "m-single-1" and d["n_queries"] == 300 and "validation" in d["selection"]
+    # one row without a curve: back to the selection half, and the evidence says so
+    d = evaluate_claims(pq, _spec(Comparison("m-fusion", "m-single-*")),
+                        histories={"m-single-1": hist["m-single-1"]})[0].details[0]
+    assert d["b"] == "m-single-2" and d["n_queries"] < 300 and "selection half" in d["selection"]
+
+
+def test_two_replicates_with_one_seed_are_refused():
+    from fashionbench.core.errors import ContractError
+    from fashionbench.papers.claims import replicates_of
+
+    params = {"seed": 0, "methods": {"a": {}, "a-s1": {"replicate_of": "a", "train_seed": 1},
+                                     "a-t1": {"replicate_of": "a", "train_seed": 1}}}
+    with pytest.raises(ContractError, match="a-t1.*seed 1.*'a-s1'"):
+        replicates_of(params)

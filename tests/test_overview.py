@@ -44,3 +44,14 @@ def test_leaderboard_sorts_systems_and_sets_components_apart():
 
 def test_nav_links_every_page_and_marks_the_current_one():
     assert nav(PARAMS, "ji") == "Reports: [comparison](comparison.html) · [shang](shang.html) · **ji**"
+
+
+def test_leaderboard_shows_a_replicated_row_once_with_its_seed_spread():
+    names = ["a", "a-s1", "a-s2", "b"]
+    maps = [0.30, 0.32, 0.28, 0.10]
+    metrics = pd.DataFrame({"mAP": maps, "chance_mAP": [0.002] * 4, "status": ["learned"] * 4}, index=names)
+    params = {"seed": 0, "methods": {"a": {}, "a-s1": {"replicate_of": "a", "train_seed": 1},
+                                     "a-s2": {"replicate_of": "a", "train_seed": 2}, "b": {}}}
+    systems, _ = leaderboard(metrics, {}, params, n_boot=50)
+    assert list(systems.index) == ["a", "b"]
+    assert systems.loc["a", "mAP over seeds"] == "0.300 ± 0.020 (3)" and systems.loc["b", "mAP over seeds"] == ""

@@ -29,9 +29,12 @@ per-query metric. A side of a comparison is a method name or a glob (``shang-sin
    chance AP (:func:`not_learned`, :class:`ComponentScope`), makes the claim **untested: <row> did
    not learn (mAP x, chance y)**, never "does not hold".
 5. **Glob arms** ("the best single model") are chosen without looking at the scores they are
-   compared on: the test query items are cut (seeded) into a selection half and a comparison
-   half; the glob resolves to the matching row with the highest mean on the selection half, and
-   the comparison uses the other half only.
+   compared on. When every matching row is a trained row with a validation curve
+   (``history.json``), the glob resolves to the one with the highest last validation mAP (held-out
+   train items) and the comparison uses every test query (ji-2). Otherwise (shang's single models
+   are route fusions, without a curve of their own) the test query items are cut (seeded) into a
+   selection half and a comparison half; the glob resolves to the matching row with the highest
+   mean on the selection half, and the comparison uses the other half only. The evidence says which.
 6. **Seed spread.** Where both arms of a ``gt`` comparison have seed replicates (rows with
    ``replicate_of``: the same row trained with another ``train_seed``; :func:`replicates_of`), the
    difference of the arms' means is computed once per training seed, on the same units, and its
@@ -78,7 +81,7 @@ from fashionbench.papers.base import ClaimSpec, Comparison
 from fashionbench.papers.registry import CLAIMS
 
 __all__ = ["CLAIMS", "ClaimSpec", "Comparison", "ClaimResult", "evaluate_claims", "claims_table",
-           "styled_claims_table", "load_detection_metrics", "load_unit_scores", "replicates_of", "HOLDS", "NOT_HOLD",
+           "styled_claims_table", "load_detection_metrics", "load_unit_scores", "replicates_of", "replicate_copies", "HOLDS", "NOT_HOLD",
            "UNCLEAR", "UNTESTED"]
 
 HOLDS, NOT_HOLD, UNCLEAR, UNTESTED = "holds", "does not hold", "unclear", "untested"
@@ -124,6 +127,22 @@ def _resolve(side: str, tables: Mapping[str, pd.DataFrame], metric: str, keep: A
         return float(t[metric].mean()) if len(t) else float("-inf")
 
     return max(sorted(names), key=score)
+
+
+def _by_validation(glob: str, tables: Mapping[str, pd.DataFrame], metric: str,
+                   histories: Mapping[str, list] | None) -> str | None:
+    """The row matching ``glob`` with the highest last validation mAP (its ``history.json``: held-out
+    train items, never the test queries); None when any matching row has no validation curve."""
+    names = sorted(m for m in tables if fnmatch.fnmatchcase(m, glob) and metric in tables[m].columns)
+    if not names or not histories:
+        return None
+    vals = {}
+    for m in names:
+        h = histories.get(m) or []
+        if not h or h[-1].get("val_mAP") is None:
+            return None
+        vals[m] = float(h[-1]["val_mAP"])
+    return max(names, key=lambda m: vals[m])
 
 
 def selection_split(tables: Mapping[str, pd.DataFrame], unit: str, cluster: str | None, seed: int
@@ -182,8 +201,17 @@ def replicates_of(params: Mapping[str, Any] | None) -> dict[str, dict[int, str]]
     for name, row in methods.items():
         origin = row.get("replicate_of") if isinstance(row, Mapping) else None
         if origin in methods:
-            out.setdefault(origin, {seed_of(origin): origin})[seed_of(name)] = name
+            group = out.setdefault(origin, {seed_of(origin): origin})
+            if seed_of(name) in group:
+                raise ContractError(f"methods.{name}: training seed {seed_of(name)} of {origin!r} is already "
+                                    f"{group[seed_of(name)]!r}: each replicate needs its own train_seed")
+            group[seed_of(name)] = name
     return out
+
+
+def replicate_copies(params: Mapping[str, Any] | None) -> set[str]:
+    """The rows that are seed replicates of another row (not rows of their own in tables and plots)."""
+    return {n for r in replicates_of(params).values() for n in r.values()} - set(replicates_of(params))
 
 
 #: a gt verdict also needs |difference| > SEED_FACTOR x the seed spread (module docstring, rule 6)
@@ -198,7 +226,7 @@ def _seed_spread(a: str, b: str, reps: Mapping[str, Mapping[int, str]], tables: 
     seeds = sorted(set(ra) & set(rb))
     seeds = [k for k in seeds if ra[k] in tables and rb[k] in tables]
     if len(seeds) < 3:
-        return {"seeds": 1}
+        return {"seeds": max(1, len(seeds))}
     diffs, ma, mb = [], [], []
     for k in seeds:
         va, vb, _ = _aligned(tables[ra[k]], tables[rb[k]], metric, unit)
@@ -379,17 +407,23 @@ def evaluate_claims(per_query: Mapping[str, pd.DataFrame], specs: Sequence[Claim
         tables = {m: t for m, t in all_tables.items() if m not in copies}   # replicates: never an arm
         missing: list[str] = []
         sel = test = None
-        if any(_is_glob(c.a) or _is_glob(c.b) for c in spec.comparisons):
+        by_val = {g: _by_validation(g, tables, spec.metric, histories) for c in spec.comparisons
+                  for g in (c.a, c.b) if _is_glob(g)}
+        if any(v is None for v in by_val.values()):
             sel, test = selection_split(tables, spec.unit, spec.cluster, seed)
         for comp in spec.comparisons:
-            a = _resolve(comp.a, tables, spec.metric, sel, spec.unit)
-            b = _resolve(comp.b, tables, spec.metric, sel, spec.unit)
+            a = by_val.get(comp.a) or _resolve(comp.a, tables, spec.metric, sel, spec.unit)
+            b = by_val.get(comp.b) or _resolve(comp.b, tables, spec.metric, sel, spec.unit)
             if a is None or b is None:
                 missing += [s for s, r in ((comp.a, a), (comp.b, b)) if r is None]
                 continue
             ta, tb = tables[a], tables[b]
-            globbed = _is_glob(comp.a) or _is_glob(comp.b)
-            if globbed:
+            glob = comp.a if _is_glob(comp.a) else comp.b if _is_glob(comp.b) else None
+            # either glob side chosen on the selection half: compare on the other half only
+            halved = any(_is_glob(g) and by_val.get(g) is None for g in (comp.a, comp.b))
+            if halved:
+                glob = next(g for g in (comp.a, comp.b) if _is_glob(g) and by_val.get(g) is None)
+            if halved:
                 ta = ta[ta[spec.unit].astype(str).isin(test)]
                 tb = tb[tb[spec.unit].astype(str).isin(test)]
             va, vb, groups = _aligned(ta, tb, spec.metric, spec.unit, spec.cluster)
@@ -401,11 +435,13 @@ def evaluate_claims(per_query: Mapping[str, pd.DataFrame], specs: Sequence[Claim
                                 "mean_a": float(va.mean()), "mean_b": float(vb.mean()), "diff": float(diff),
                                 "ci_low": float(lo), "ci_high": float(hi), "n_queries": int(len(va)),
                                 **({"n_clusters": int(len(np.unique(groups)))} if groups is not None else {}),
-                                **({"selection": f"{comp.a if _is_glob(comp.a) else comp.b} chosen on the "
-                                    "selection half of the query items; compared on the other half"}
-                                   if globbed else {}),
+                                **({"selection": f"{glob} chosen on the selection half of the query items "
+                                    "(its rows have no validation curve); compared on the other half"}
+                                   if halved else {"selection": f"{glob} chosen by the last validation mAP "
+                                                   "(held-out train items); compared on every test query"}
+                                   if glob is not None else {}),
                                 **(_seed_spread(a, b, reps, all_tables, spec.metric, spec.unit)
-                                   if comp.kind == "gt" and not globbed else {"seeds": 1})})
+                                   if comp.kind == "gt" and glob is None else {"seeds": 1})})
         if missing:
             res.details = []
             res.reason = ("methods not in this run: " + ", ".join(sorted(set(missing)))
@@ -466,7 +502,8 @@ def _relation(d: Mapping) -> str:
 def _seeds_text(d: Mapping[str, Any]) -> str:
     """The seed part of a comparison's evidence: the arms' mean +/- std over seeds and the spread."""
     if d.get("seeds", 1) < 3:
-        return ", 1 seed (spread not measured)"
+        n = d.get("seeds", 1)
+        return f", {n} seed{'s' if n > 1 else ''} (spread not measured: it needs >= 3)"
     return (f", {d['seeds']} seeds: {d['a']} {d['mean_a_seeds']:.4f} +/- {d['sd_a_seeds']:.4f}, "
             f"{d['b']} {d['mean_b_seeds']:.4f} +/- {d['sd_b_seeds']:.4f}, difference sd {d['seed_sd']:.4f}"
             + (f" ({d['seed_rule']})" if d.get("seed_rule") else ""))
@@ -480,7 +517,8 @@ def claims_table(results: Sequence[ClaimResult]) -> pd.DataFrame:
         nums = "; ".join(f"{d['a']} {d['mean_a']:.4f} vs {d['b']} {d['mean_b']:.4f} ({_relation(d)}): "
                          f"diff {d['diff']:+.4f}, 95% CI [{d['ci_low']:+.4f}, {d['ci_high']:+.4f}], "
                          f"Holm CI [{d['adj_low']:+.4f}, {d['adj_high']:+.4f}], p_Holm {d['p_holm']:.3g} "
-                         f"{_seeds_text(d)} -> {d['verdict']}" for d in r.details)
+                         f"{_seeds_text(d)} -> {d['verdict']}"
+                         + (f" ({d['selection']})" if d.get("selection") else "") for d in r.details)
         rows.append({"claim": r.id, "text": r.text, "metric": r.metric, "verdict": r.verdict,
                      "evidence": nums or r.reason or "—", "departs from the paper": r.note or "—"})
     return pd.DataFrame(rows, columns=["claim", "text", "metric", "verdict", "evidence", "departs from the paper"])

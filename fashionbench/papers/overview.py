@@ -35,7 +35,8 @@ def _effect(d: Mapping[str, Any]) -> str:
     rel = {"gt": "&gt;", "not_gt": "gain &lt;", "neutral": "≈"}[d["kind"]]
     margin = f" {d['margin']:g}" if d["kind"] != "gt" and d.get("margin") else ""
     return (f"{html.escape(str(d['a']))} {rel}{margin} {html.escape(str(d['b']))}: "
-            f"<b>{d['diff']:+.3f}</b> [{d['adj_low']:+.3f}, {d['adj_high']:+.3f}]{_seeds(d)} → {d['verdict']}")
+            f"<b>{d['diff']:+.3f}</b> [{d['adj_low']:+.3f}, {d['adj_high']:+.3f}]{_seeds(d)} → {d['verdict']}"
+            + (f"<br><small>{html.escape(d['selection'])}</small>" if d.get("selection") else ""))
 
 
 def _seeds(d: Mapping[str, Any]) -> str:
@@ -115,10 +116,10 @@ def leaderboard(metrics: pd.DataFrame, per_query: Mapping[str, pd.DataFrame], pa
     df = df.sort_values("mAP", ascending=False, kind="stable").set_index("row")
     df.insert(0, "rank", 0)
     # seed replicates are not rows of their own: their row shows the mean +/- std over its seeds
-    from fashionbench.papers.claims import replicates_of
+    from fashionbench.papers.claims import replicate_copies, replicates_of
 
     reps = replicates_of(params)
-    copies = [n for r in reps.values() for n in r.values() if n not in reps and n in df.index]
+    copies = [n for n in replicate_copies(params) if n in df.index]
     for origin, by_seed in reps.items():
         if origin in df.index:
             vals = [float(metrics.loc[n, "mAP"]) for n in by_seed.values() if n in metrics.index]
@@ -154,9 +155,10 @@ RULE = (
     "together). `a > b`: its p-value is Holm-adjusted over every comparison of all 13 claims, and it holds when "
     "the Holm-adjusted 95% CI is above 0. 'Does not help' (gain < m) and 'about neutral' (within ±m) read the "
     "Bonferroni CI (level 0.05 / number of comparisons): they hold when it stays under +m (within ±m). "
-    "'The best single model' is chosen on one half of the query items and compared on the other half. A claim "
+    "'The best single model' is chosen by validation mAP (held-out train items) where its rows have a "
+    "validation curve, otherwise on one half of the query items and compared on the other half (the effect cell says which). A claim "
     "whose arm has mAP under 5x its chance level, or whose per-category models score under 5x chance on "
     "their own category's queries, is **untested: did not learn**. Seeds: where both arms were also trained with "
-    "two more training seeds (zhan-1 in this run), the difference is computed per seed and a verdict other than "
+    "at least two more training seeds (the effect cell then names the seeds), the difference is computed per seed and a verdict other than "
     "'unclear' also needs |difference| > 2 × its standard deviation over the seeds; every other verdict rests on "
     "one seed (its spread not measured).")

@@ -24,7 +24,7 @@ PAPER = Paper(
           "by the true categories (an ORACLE row, for the cost of routing errors). The paper trains 512/1024/2048/"
           "4096-d final layers on a ResNet (classifier: ResNet-50) with 5 expansion crops per image, from ImageNet; "
           "the default profile stands in EfficientNet-Lite0 from ImageNet (the ImageNet weights available offline) "
-          "at 64 px, sizes 64/128/256/512 (1/8 of the row names' sizes), 2 epochs and 1 expansion crop plus the "
+          "at 64 px, sizes 64/128/256/512 (1/8 of the row names' sizes), 4 epochs and 1 expansion crop plus the "
           "original per image (CPU budget); the paper profile holds the paper's settings (docs/papers/shang.md).",
     claims=(
     ClaimSpec("shang-1", "shang", "distance fusion of the four models beats the best single model (mAP)",

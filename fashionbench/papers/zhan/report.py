@@ -43,7 +43,8 @@ def row_settings(params: Mapping[str, Any], names: Sequence[str] | None = None) 
                    "margin": loss.get("margin"), "negatives": "hard & easy" if ef > 0 else "hard only",
                    "easy / hard": ef, "img_size": s.get("img_size"), "epochs": s.get("epochs"),
                    "batch (images)": s.get("batch_size"), "lr": s.get("lr"),
-                   "milestones": s.get("milestones"), "holdout": s.get("holdout")}
+                   "milestones": s.get("milestones"), "holdout": s.get("holdout"),
+                   "train seed": params["seed"] if s.get("train_seed") is None else s["train_seed"]}
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
@@ -98,6 +99,8 @@ def plot_margins(params: Mapping[str, Any], root: Path | None = None, *, n_boot:
     settings = row_settings(params)
     pts: dict[str, list[tuple[float, float, float, float, float, float, float]]] = {}
     for m, s in settings.iterrows():
+        if params["methods"][m].get("replicate_of"):
+            continue  # one point per configuration: the seed replicates are in the table and the claims
         trip_path = root / "artifacts" / "per_triplet" / f"{m}.csv"
         pq_path = root / "artifacts" / "per_query" / f"{m}.csv"
         if not trip_path.is_file() or not pq_path.is_file() or s["margin"] is None:
@@ -143,20 +146,22 @@ def plot_distance_gaps(scored: pd.DataFrame, title: str = "") -> plt.Figure:
     return fig
 
 
-def ap_claims(per_query: Mapping[str, pd.DataFrame], *, n_boot: int = 1000, seed: int = 0) -> list:
-    """zhan's claims with the same comparisons on retrieval AP (per query) instead of triplet accuracy."""
+def ap_claims(per_query: Mapping[str, pd.DataFrame], *, n_boot: int = 1000, seed: int = 0,
+              replicates: Mapping[str, Mapping[int, str]] | None = None) -> list:
+    """zhan's claims with the same comparisons on retrieval AP (per query) instead of triplet accuracy
+    (``replicates``: the rows' seed replicates, for the seed rule, as in the main claims)."""
     from dataclasses import replace
 
     from fashionbench.papers.claims import CLAIMS, evaluate_claims
 
     specs = [replace(c, metric="AP", scores="per_query", unit="query_id", cluster="item_id",
                      text=c.text + " — on retrieval AP (Holm family: these 3)") for c in CLAIMS if c.paper == PAPER]
-    return evaluate_claims(per_query, specs, n_boot=n_boot, seed=seed)
+    return evaluate_claims(per_query, specs, n_boot=n_boot, seed=seed, replicates=replicates)
 
 
 def extra_sections(ctx: ReportContext) -> None:
     """zhan's triplet-accuracy table, margin plot and the claims re-read on retrieval AP."""
-    from fashionbench.papers.claims import styled_claims_table
+    from fashionbench.papers.claims import replicates_of, styled_claims_table
 
     display(Markdown("### zhan: every triplet row of this run\n"
                      "Validation triplet accuracy (the paper's metric, Tables I-II) on one fixed set of triplets from "
@@ -168,4 +173,5 @@ def extra_sections(ctx: ReportContext) -> None:
     plot_margins(ctx.params, ctx.root, n_boot=ctx.n_boot, seed=ctx.seed)  # shown by the inline backend (once)
     display(Markdown("### zhan: the same comparisons on retrieval AP\n"
                      "Not the paper's metric for these claims; shown because retrieval is what the benchmark is for."))
-    display(styled_claims_table(ap_claims(ctx.per_query, n_boot=ctx.n_boot, seed=ctx.seed)))
+    display(styled_claims_table(ap_claims(ctx.per_query, n_boot=ctx.n_boot, seed=ctx.seed,
+                                          replicates=replicates_of(ctx.params))))
