@@ -1,4 +1,4 @@
-"""Rendered reports are self-contained: nothing is loaded from a remote host when opened."""
+"""Rendered pages are for readers: self-contained, no code, no logs, no machine paths, one small stylesheet."""
 
 from __future__ import annotations
 
@@ -8,7 +8,23 @@ import nbformat
 import pytest
 
 from fashionbench.core.errors import ContractError
-from fashionbench.reporting.render import notebook_to_html, remote_references, render
+from fashionbench.reporting.render import STYLE, absolute_paths, notebook_to_html, remote_references, render
+
+
+def _notebook(tmp_path, *cells):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = list(cells)
+    path = tmp_path / "n.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def _code(source, *outputs, tags=()):
+    cell = nbformat.v4.new_code_cell(source)
+    cell.outputs = list(outputs)
+    if tags:
+        cell.metadata["tags"] = list(tags)
+    return cell
 
 
 def test_detects_remote_references():
@@ -19,26 +35,53 @@ def test_detects_remote_references():
     assert not remote_references('<img src="data:image/png;base64,AAAA">')
 
 
-def test_rendered_notebook_has_no_scripts_or_remote_refs(tmp_path):
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_markdown_cell("# Title $x^2$"), nbformat.v4.new_code_cell("1 + 1")]
-    nb.cells[1].outputs = [nbformat.v4.new_output("execute_result", {"text/plain": "2"}, execution_count=1)]
-    path = tmp_path / "n.ipynb"
-    nbformat.write(nb, path)
-    render(path, tmp_path / "n.html")
-    html = (tmp_path / "n.html").read_text()
-    assert "<script" not in html.lower() and not remote_references(html)
-    assert "Title" in html
-    # the inlined theme is kept (the page is styled offline) but on one line per <style> block
-    styles = re.findall(r"<style[^>]*>(.*?)</style>", html, re.S)
-    assert styles and sum(len(c) for c in styles) > 10_000 and all("\n" not in c for c in styles)
-    assert "/*" not in "".join(styles) and ".jp-Cell" in "".join(styles)
+def test_page_shows_markdown_and_outputs_but_no_code_params_or_logs(tmp_path):
+    path = _notebook(
+        tmp_path,
+        nbformat.v4.new_markdown_cell("# My title\nSome *text*."),
+        _code('method = "baseline"', tags=("parameters",)),
+        _code('secret_code_marker = 41\nprint("a log line")',
+              nbformat.v4.new_output("stream", name="stdout", text="LOG-LINE-MARKER\n"),
+              nbformat.v4.new_output("stream", name="stderr", text="WARN-MARKER\n"),
+              nbformat.v4.new_output("execute_result", {"text/html": "<table><tr><td>RESULT-42</td></tr></table>",
+                                                        "text/plain": "x"}, execution_count=1)),
+        _code("import os"))
+    render(path, tmp_path / "n.html", root=tmp_path / "proj")
+    page = (tmp_path / "n.html").read_text()
+    assert "RESULT-42" in page and "<em>text</em>" in page
+    assert "<title>My title</title>" in page
+    for absent in ("secret_code_marker", "LOG-LINE-MARKER", "WARN-MARKER", "import os", "baseline"):
+        assert absent not in page, absent
+    assert "<script" not in page.lower() and not remote_references(page)
+    # one stylesheet of its own, a few KB (JupyterLab's theme was ~210 KB in every page)
+    styles = re.findall(r"<style[^>]*>(.*?)</style>", page, re.S)
+    assert len(styles) == 1 and len(styles[0]) < 3_000 and styles[0] == " ".join(STYLE.split())
+
+
+def test_the_executed_notebook_keeps_what_the_page_hides(tmp_path):
+    path = _notebook(tmp_path, _code("print(1)", nbformat.v4.new_output("stream", name="stdout", text="1\n")))
+    before = path.read_bytes()
+    render(path, tmp_path / "n.html", root=tmp_path / "proj")
+    assert path.read_bytes() == before
 
 
 def test_remote_image_in_output_is_refused(tmp_path):
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_markdown_cell('<img src="https://example.com/x.png">')]
-    nbformat.write(nb, tmp_path / "n.ipynb")
+    path = _notebook(tmp_path, nbformat.v4.new_markdown_cell('<img src="https://example.com/x.png">'))
     with pytest.raises(ContractError, match="remote hosts"):
-        notebook_to_html(tmp_path / "n.ipynb")
+        render(path, tmp_path / "n.html", root=tmp_path / "proj")
     assert not (tmp_path / "n.html").exists()
+
+
+def test_absolute_path_of_the_machine_is_refused(tmp_path):
+    root = tmp_path / "work" / "fashionbench"
+    assert absolute_paths(f"source: {tmp_path}/work/shared/data", root)      # a folder beside the project
+    assert absolute_paths(f"{root}/artifacts/x", root)
+    assert not absolute_paths("source: ../shared/data, artifacts/x", root)
+    path = _notebook(tmp_path, _code("card", nbformat.v4.new_output(
+        "execute_result", {"text/plain": f"{root}/data/prepared"}, execution_count=1)))
+    with pytest.raises(ContractError, match="absolute paths"):
+        render(path, tmp_path / "n.html", root=root)
+    assert not (tmp_path / "n.html").exists()
+    # a path in a log line is not shown, so it does not block the page
+    path = _notebook(tmp_path, _code("x", nbformat.v4.new_output("stream", name="stdout", text=f"{root}/x\n")))
+    assert absolute_paths(notebook_to_html(path, root), root) == []

@@ -15,20 +15,7 @@ import numpy as np
 import pandas as pd
 
 from fashionbench.papers.claims import HOLDS, NOT_HOLD, UNCLEAR, UNTESTED, VERDICT_COLOURS, ClaimResult
-
-COMPARISON_PAGE = "comparison.html"
-
-
-def page_of(paper: str) -> str:
-    """The rendered report of paper ``paper`` (a sibling of the comparison page)."""
-    return f"{paper}.html"
-
-
-def nav(params: Mapping[str, Any], current: str | None = None) -> str:
-    """One line of Markdown linking the comparison page and every paper page (``current`` in bold)."""
-    links = [("comparison", COMPARISON_PAGE)] + [(p, page_of(p)) for p in params.get("papers", [])]
-    parts = [f"**{name}**" if name == current else f"[{name}]({href})" for name, href in links]
-    return "Reports: " + " · ".join(parts)
+from fashionbench.reporting.links import COMPARISON_PAGE, method_nav, method_page, nav, page_of  # noqa: F401 (re-exported)
 
 
 def _effect(d: Mapping[str, Any]) -> str:
@@ -135,8 +122,9 @@ def leaderboard(metrics: pd.DataFrame, per_query: Mapping[str, pd.DataFrame], pa
     return systems, components
 
 
-def style_board(df: pd.DataFrame) -> "pd.io.formats.style.Styler":
-    """A leaderboard with 3-decimal scores, integer counts and rows that did not learn greyed."""
+def style_board(df: pd.DataFrame, pages: Sequence[str] = ()) -> "pd.io.formats.style.Styler":
+    """A leaderboard with 3-decimal scores, integer counts and rows that did not learn greyed; the
+    names of the rows in ``pages`` link to their own page (:func:`method_page`)."""
     fmt = {c: "{:.3f}" for c in ("mAP", "top1", "top10")}
     fmt["chance mAP"] = "{:.4f}"
     fmt = {c: f for c, f in fmt.items() if c in df.columns}
@@ -145,7 +133,13 @@ def style_board(df: pd.DataFrame) -> "pd.io.formats.style.Styler":
         bad = str(row.get("status", "")).upper() == "DID NOT LEARN"
         return ["color:#999" if bad else "" for _ in row]
 
-    return df.style.format(fmt).apply(grey, axis=1)
+    linked = set(pages)
+
+    def link(name: Any) -> str:
+        text = html.escape(str(name))
+        return f'<a href="{method_page(str(name))}">{text}</a>' if name in linked else text
+
+    return df.style.format(fmt).format_index(link, axis=0).apply(grey, axis=1)
 
 
 #: how a verdict is reached (shown under every claims table; docs/claims.md has the detail)

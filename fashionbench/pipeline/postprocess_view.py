@@ -231,13 +231,13 @@ def plot_view(view: pd.DataFrame, metric: str = "top10") -> Any:
     fig, ax = plt.subplots(figsize=(1.4 * len(steps) + 3, 0.35 * len(methods) + 1.5))
     im = ax.imshow(d.to_numpy(float), cmap="RdBu", vmin=-lim, vmax=lim, aspect="auto")
     ax.set_xticks(range(len(steps)), steps)
-    ax.set_yticks(range(len(methods)), methods, fontsize=7)
+    ax.set_yticks(range(len(methods)), methods, fontsize=9)
     for i in range(len(methods)):
         for j in range(len(steps)):
             v = d.iat[i, j]
             if pd.notna(v):
                 sig = "*" if lo.iat[i, j] > 0 or hi.iat[i, j] < 0 else ""
-                ax.text(j, i, f"{v:+.3f}{sig}", ha="center", va="center", fontsize=6)
+                ax.text(j, i, f"{v:+.3f}{sig}", ha="center", va="center", fontsize=9)
     fig.colorbar(im, ax=ax, label=f"{metric} difference to '{BASE}'")
     ax.set_title(f"post-processing view: {metric} change per method and step (* = 95% CI excludes 0)", fontsize=9)
     fig.tight_layout()

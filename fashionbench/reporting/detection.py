@@ -61,7 +61,10 @@ def detector_table(det: Mapping[str, Any]) -> pd.DataFrame:
                                              "predict_images_per_s", "predict_cpu_seconds", "n_boxes",
                                              "n_boxes_dropped", "n_images_without_box")}
         rows[n]["AP50"] = round(float(det["metrics"].get(f"ap50_{n}", float("nan"))), 4)
-    return pd.DataFrame.from_dict(rows, orient="index")
+        best = best_epoch(det.get("history", {}).get(n))
+        rows[n]["weights of epoch"] = best if best is not None else "—"
+    # spaces, not underscores: headers wrap, so the table fits a 1,400 px page
+    return pd.DataFrame.from_dict(rows, orient="index").rename(columns=lambda c: c.replace("_", " "))
 
 
 def plot_ap50_vs_detectors(det: Mapping[str, Any]):
@@ -83,31 +86,59 @@ def plot_ap50_vs_detectors(det: Mapping[str, Any]):
             if f"ap50_{name}" in m:
                 ax.scatter([i + 1], [m[f"ap50_{name}"]], marker="x", color="grey",
                            label="single detector k" if i == 0 else None)
-        ax.set_xticks(ks, [f"{k}\n+{names[k - 1]}" if k > 1 else f"1\n{names[0]}" for k in ks], fontsize=8)
+        ax.set_xticks(ks, [f"{k}\n+{names[k - 1]}" if k > 1 else f"1\n{names[0]}" for k in ks], fontsize=9)
     ax.set(xlabel="number of fused detectors", ylabel="AP50 (query + gallery)", title="AP50 vs number of detectors (WBF)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=9)
     fig.tight_layout()
     return fig
 
 
+#: why the training curve's last validation mAP50 and the AP50 table may disagree (shown under the curves)
+CURVES_VS_TABLE = (
+    "The curves are Ultralytics' own validation after each epoch, on the small held-out part of the train "
+    "images (`n val images` above). The AP50 table scores the weights kept (`best.pt`: the epoch with the "
+    "highest validation mAP50-95, Ultralytics' fitness, marked ★ on the curves, not necessarily the last) "
+    "on every query and gallery image's ground-truth box. So a curve that ends low after a noisy last epoch "
+    "and a high AP50 in the table are both right.")
+
+
+def best_epoch(history: pd.DataFrame | None) -> int | None:
+    """The epoch whose weights Ultralytics keeps as ``best.pt``: the first with the highest
+    validation mAP50-95 (its fitness) in ``results.csv``; None without that column."""
+    if history is None:
+        return None
+    h = history.rename(columns=lambda c: c.strip())
+    if "metrics/mAP50-95(B)" not in h.columns or not len(h):
+        return None
+    return int(h["epoch"].iloc[int(np.argmax(h["metrics/mAP50-95(B)"].to_numpy(float)))])
+
+
 def plot_training_curves(det: Mapping[str, Any]):
-    """Per detector: training box loss and validation mAP50 per epoch (Ultralytics' results.csv)."""
+    """Per detector: training box loss and validation mAP50 per epoch (Ultralytics' results.csv),
+    the epoch of the kept weights (:func:`best_epoch`) starred."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
-    for n, h in det["history"].items():
+    from fashionbench.reporting.display import line_style
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.4), layout="constrained")
+    for i, (n, h) in enumerate(det["history"].items()):
         h = h.rename(columns=lambda c: c.strip())
+        style = line_style(i)
         if "train/box_loss" in h.columns:
-            axes[0].plot(h["epoch"], h["train/box_loss"], marker="o", label=n)
+            axes[0].plot(h["epoch"], h["train/box_loss"], label=n, **style)
         if "metrics/mAP50(B)" in h.columns:
-            axes[1].plot(h["epoch"], h["metrics/mAP50(B)"], marker="o", label=n)
+            axes[1].plot(h["epoch"], h["metrics/mAP50(B)"], label=n, **style)
+            best = best_epoch(h)
+            if best is not None:
+                y = float(h.loc[h["epoch"] == best, "metrics/mAP50(B)"].iloc[0])
+                axes[1].scatter([best], [y], marker="*", s=220, color=style["color"], edgecolor="k", zorder=4,
+                                label=f"{n}: kept weights (epoch {best})")
     axes[0].set(xlabel="epoch", ylabel="box loss", title="training box loss")
     axes[1].set(xlabel="epoch", ylabel="mAP50", title="validation mAP50 (held-out train images)")
     for ax in axes:
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
 
 
@@ -158,11 +189,11 @@ def plot_detection_examples(det: Mapping[str, Any], manifest: pd.DataFrame, imag
         if row["uid"] in crop_rows.index and bool(crop_rows.loc[row["uid"], "fused_found"]):
             x1, y1, x2, y2 = crop_rows.loc[row["uid"], [f"fused_{c}" for c in _XYXY]]
             ax.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, ec="magenta", lw=2.0))
-        ax.set_title(f"{row['split']} {row['uid']}"[:32], fontsize=6)
+        ax.set_title(f"{row['split']} {row['uid']}"[:32], fontsize=9)
     legend = [plt.Line2D([], [], color="lime", lw=2.5, label="ground truth" if has_gt else "given box")]
     legend += [plt.Line2D([], [], color=colours(i + 1), lw=0.8, ls="--", label=f"{n} (best box)") for i, n in enumerate(names)]
     legend += [plt.Line2D([], [], color="magenta", lw=2.0, label="fused crop box (WBF of all)")]
-    fig.legend(handles=legend, loc="lower center", ncol=min(len(legend), 5), fontsize=7)
+    fig.legend(handles=legend, loc="lower center", ncol=min(len(legend), 5), fontsize=9)
     fig.suptitle("detections on query and gallery images", fontsize=9)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     return fig

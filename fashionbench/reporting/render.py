@@ -1,31 +1,57 @@
-"""Render an executed notebook to a self-contained HTML file that opens offline.
+"""Render an executed notebook to a compact, self-contained HTML page that opens offline.
 
-nbconvert's ``lab`` template inlines its CSS but loads require.js, MathJax and mermaid from a
-CDN. Every ``<script>`` element is removed (the reports need no JavaScript: plots are embedded
-PNGs, tables are HTML), and the result is checked for any remaining reference that a browser
-would load from a remote host.
+A rendered page is for a reader of results, so it shows the notebook's markdown and its displayed
+outputs only: no code cells, no parameter cells, no printed logs (stdout/stderr streams). The
+executed notebook under ``reports/notebooks/`` keeps all of them for those who want the code.
 
-Usage: ``python -m fashionbench.render [--hide-code] NOTEBOOK.ipynb OUT.html`` (the comparison
-and paper reports hide code cells: a reviewer reads results; the executed notebooks under
-``reports/notebooks/`` keep the code).
+nbconvert's ``basic`` template gives the cells' HTML without any stylesheet; the page wraps it in
+one compact stylesheet of its own (:data:`STYLE`, a few KB instead of JupyterLab's ~210 KB theme in
+every page). Every ``<script>`` element is removed (plots are embedded images, tables HTML), and
+the page is refused (:class:`ContractError`) if anything in it would load from a remote host or if
+it names an absolute path of the machine that built it.
+
+Usage: ``python -m fashionbench.reporting.render NOTEBOOK.ipynb OUT.html``.
 """
 
 from __future__ import annotations
 
+import copy
+import html as html_lib
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 from fashionbench.core.atomic import write_text
 from fashionbench.core.errors import ContractError
 
 _SCRIPT = re.compile(r"<script\b[^>]*>.*?</script\s*>", re.I | re.S)
-_STYLE = re.compile(r"(<style\b[^>]*>)(.*?)(</style\s*>)", re.I | re.S)
 _REMOTE_LINK = re.compile(r"<link[^>]*\bhref=[\"']https?://[^>]*>", re.I)
 # what would make a browser contact a host when the page is opened (links in <a href> are fine:
 # they load nothing until clicked)
 _REMOTE_REF = re.compile(r"""<(?:img|script|link|iframe|source|video|audio|embed)\b[^>]*\b(?:src|href)\s*=\s*["']\s*(?:https?:)?//"""
                          r"""|url\(\s*["']?(?:https?:)?//|@import\s+["'](?:https?:)?//""", re.I)
+_H1 = re.compile(r"<h1[^>]*>(.*?)</h1>", re.I | re.S)
+_TAGS = re.compile(r"<[^>]+>")
+
+#: the one stylesheet of every rendered page (tables fit a 1,400 px window: wide ones scroll inside
+#: their own box, headers wrap)
+STYLE = """
+body{font:14px/1.45 -apple-system,"Segoe UI",Helvetica,Arial,sans-serif;color:#1a1a1a;margin:0 auto;
+max-width:1340px;padding:12px 24px 40px}
+h1{font-size:1.7em;margin:.4em 0 .3em}h2{font-size:1.35em;margin:1.4em 0 .4em;border-bottom:1px solid #ddd}
+h3{font-size:1.1em;margin:1.2em 0 .3em}a{color:#0b57a3}a.anchor-link{display:none}
+code,pre{font:12.5px/1.4 "DejaVu Sans Mono",Menlo,Consolas,monospace;background:#f4f4f4;border-radius:3px}
+code{padding:0 3px}pre{padding:6px 8px;overflow-x:auto;white-space:pre-wrap}
+.output_area,.text_cell_render{max-width:100%;overflow-x:auto;margin:4px 0}
+table{border-collapse:collapse;font-size:12.5px;margin:6px 0}
+th,td{padding:3px 7px;border-bottom:1px solid #e3e3e3;text-align:right;vertical-align:top}
+th{background:#f6f6f6;font-weight:600;white-space:normal;max-width:16em}
+tbody tr:nth-child(odd){background:#fbfbfb}tbody tr:hover{background:#eef4fb}
+table.claims td,table.claims th{text-align:left}
+img{max-width:100%;height:auto}
+.output_png img,.output_jpeg img{display:block;margin:6px 0}
+"""
 
 
 def remote_references(html: str) -> list[str]:
@@ -33,47 +59,79 @@ def remote_references(html: str) -> list[str]:
     return [html[max(0, m.start() - 40): m.end() + 60] for m in _REMOTE_REF.finditer(html)]
 
 
-def _one_line_css(css: str) -> str:
-    """``css`` without comments, on one line: the ~6,000 lines of nbconvert's inlined theme are
-    identical in every report, and would otherwise dominate diffs of the committed reports."""
-    css = re.sub(r"/\*.*?\*/", "", css, flags=re.S)
-    return " ".join(line.strip() for line in css.splitlines() if line.strip())
+def absolute_paths(html: str, root: str | Path) -> list[str]:
+    """Fragments of ``html`` naming an absolute path at or beside the project ``root`` (its parent
+    folder: a dataset beside the project is named through it too)."""
+    root = Path(root).resolve()
+    base = root.parent if len(root.parent.parts) > 2 else root
+    needle = str(base) + "/"
+    out, start = [], 0
+    while (i := html.find(needle, start)) >= 0:
+        out.append(html[max(0, i - 40): i + len(needle) + 40])
+        start = i + len(needle)
+    return out
 
 
-def notebook_to_html(notebook: str | Path, hide_code: bool = False) -> str:
-    """The notebook as a self-contained HTML page (``hide_code``: outputs and markdown only)."""
+def reader_view(nb: Any) -> Any:
+    """A copy of notebook ``nb`` as a reader sees it: code cells keep only their displayed outputs
+    (no stdout/stderr streams), and code cells left without output are dropped."""
+    nb = copy.deepcopy(nb)
+    cells = []
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.get("outputs", []) if o.get("output_type") != "stream"]
+            if not cell.outputs:
+                continue
+        cells.append(cell)
+    nb.cells = cells
+    return nb
+
+
+def notebook_to_html(notebook: str | Path, root: str | Path | None = None) -> str:
+    """The executed ``notebook`` as one self-contained page (markdown and outputs, no code, no logs).
+
+    Raises ContractError when the page would load a remote resource or names an absolute path of
+    the project ``root`` (default: the project root)."""
     import nbformat
     from nbconvert import HTMLExporter
 
-    nb = nbformat.read(str(notebook), as_version=4)
-    exporter = HTMLExporter(template_name="lab")
+    from fashionbench.core.config import project_root
+
+    nb = reader_view(nbformat.read(str(notebook), as_version=4))
+    exporter = HTMLExporter(template_name="basic")
     exporter.embed_images = True
+    exporter.exclude_input = True
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
-    exporter.exclude_input = hide_code
-    html, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": Path(notebook).stem}})
-    html = _SCRIPT.sub("", html)
-    html = _STYLE.sub(lambda m: m.group(1) + _one_line_css(m.group(2)) + m.group(3), html)
-    html = _REMOTE_LINK.sub("", html)
-    left = remote_references(html)
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": Path(notebook).stem}})
+    body = _REMOTE_LINK.sub("", _SCRIPT.sub("", body))
+    h1 = _H1.search(body)
+    title = html_lib.unescape(_TAGS.sub("", h1.group(1))).replace("¶", "").strip() if h1 else Path(notebook).stem
+    page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{html_lib.escape(title)}</title><style>{' '.join(STYLE.split())}</style></head>\n"
+            f"<body>\n{body}\n</body></html>\n")
+    left = remote_references(page)
     if left:
         raise ContractError(f"{notebook}: rendered HTML still references remote hosts: {left[:3]}")
-    return html
+    named = absolute_paths(page, root or project_root())
+    if named:
+        raise ContractError(f"{notebook}: rendered HTML names absolute paths of this machine (show them relative "
+                            f"to the project): {named[:3]}")
+    return page
 
 
-def render(notebook: str | Path, out: str | Path, hide_code: bool = False) -> None:
-    """Render ``notebook`` to ``out`` atomically."""
-    write_text(out, notebook_to_html(notebook, hide_code))
+def render(notebook: str | Path, out: str | Path, root: str | Path | None = None) -> None:
+    """Render ``notebook`` to ``out`` atomically (see :func:`notebook_to_html`)."""
+    write_text(out, notebook_to_html(notebook, root))
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    hide = "--hide-code" in args
-    args = [a for a in args if a != "--hide-code"]
     if len(args) != 2:
-        print("usage: python -m fashionbench.render [--hide-code] NOTEBOOK.ipynb OUT.html", file=sys.stderr)
+        print("usage: python -m fashionbench.reporting.render NOTEBOOK.ipynb OUT.html", file=sys.stderr)
         return 2
-    render(args[0], args[1], hide)
+    render(args[0], args[1])
     return 0
 
 

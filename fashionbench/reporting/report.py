@@ -7,7 +7,6 @@ caller. Nothing here is a hard-coded result.
 
 from __future__ import annotations
 
-import io
 import json
 import platform
 import subprocess
@@ -22,6 +21,7 @@ import pandas as pd
 from PIL import Image
 
 from fashionbench.core.artifacts import Ranking, load_metrics
+from fashionbench.reporting.display import MAX_LINES, line_style, show, use_display_defaults  # noqa: F401 (re-exported)
 
 SYNTHETIC_NOTE = (
     "**This dataset is synthetic** (fmnist-c2s, built from Fashion-MNIST): its absolute numbers "
@@ -36,6 +36,9 @@ SUMMARY_COLUMNS = ("status", "mAP", "chance_mAP", "mAP@10", "top1", "top5", "top
 NOT_LEARNED = "DID NOT LEARN"
 #: a row whose last epoch raised its validation mAP by more than this is "still improving"
 PLATEAU_TOLERANCE = 0.005
+#: example queries on a row's own page (the comparison shows ``eval.n_examples``): keeps the ~50
+#: method pages, one JPEG grid each, within the reports' size budget (docs/pipeline.md)
+METHOD_PAGE_EXAMPLES = 5
 
 
 # ----------------------------------------------------------------------------- loading
@@ -49,6 +52,18 @@ def load_all_metrics(methods: Sequence[str], metrics_dir: Path) -> pd.DataFrame:
         df["status"] = ["learned" if learned(r) is not False else NOT_LEARNED for r in df.to_dict("records")]
     cols = [c for c in SUMMARY_COLUMNS if c in df.columns] + [c for c in df.columns if c not in SUMMARY_COLUMNS]
     return df[cols] if len(df) else df
+
+
+def metrics_table(metrics: pd.DataFrame) -> pd.DataFrame:
+    """The summary columns of ``metrics`` (:data:`SUMMARY_COLUMNS`: status, mAP, chance mAP, top-k,
+    counts), not every ``chance_top<k>``: a table that fits a 1,400 px page."""
+    return metrics[[c for c in SUMMARY_COLUMNS if c in metrics.columns]]
+
+
+def rows_with_pages(params: Mapping[str, Any]) -> list[str]:
+    """The evaluated rows that have their own page (``reports/methods/<row>.html``, rendered by the
+    evaluate, fuse and rerank stages): methods, fusions and reranks, not the crop-comparison views."""
+    return [n for s in ("methods", "fusions", "reranks") for n in (params.get(s) or {})]
 
 
 def load_per_query(methods: Sequence[str], folder: Path) -> dict[str, pd.DataFrame]:
@@ -74,20 +89,55 @@ def ci_table(per_query: Mapping[str, pd.DataFrame], columns: Sequence[str] = ("A
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
+def relative_to_project(path: Any, root: Path | None = None) -> Any:
+    """``path`` as the reader should see it: relative to the project root (``../shared/...`` for a
+    folder beside it); non-paths and relative paths are returned as given."""
+    import os
+
+    if not isinstance(path, str) or not os.path.isabs(path):
+        return path
+    from fashionbench.core.config import project_root
+
+    return os.path.relpath(path, root or project_root())
+
+
 def card_table(card: Mapping[str, Any]) -> pd.DataFrame:
-    """The dataset card's counts and hash as a two-column table."""
+    """The dataset card's counts and whole content hash as a two-column table (paths relative to
+    the project)."""
     rows = [("name", card.get("name")), ("synthetic", card.get("synthetic")),
             ("content SHA-256", card.get("content_sha256", "—"))]
     rows += [(k, v) for k, v in sorted(card.get("counts", {}).items())]
     if "config" in card:
         rows += [(f"config.{k}", v) for k, v in sorted(card["config"].items())]
     if "source" in card:
-        rows += [("source folder", card["source"].get("folder"))]
+        rows += [("source folder", relative_to_project(card["source"].get("folder")))]
     return pd.DataFrame(rows, columns=["field", "value"]).set_index("field")
 
 
+#: the run's own outputs: they change while it runs, so they do not make the code tree "dirty"
+_OUTPUTS = (":!dvc.lock", ":!metrics", ":!reports")
+
+
+def code_commit(root: Path | None = None) -> str:
+    """The commit whose code and settings produced this run: the last commit that changed anything
+    but the run's outputs (``dvc.lock``, ``metrics/``, ``reports/``), whole hash and subject, then
+    "(clean)" or "(UNCOMMITTED changes to code or params)" when the working tree differs from it."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True, cwd=root, timeout=10,
+                              check=True).stdout.strip()
+    try:
+        line = git("log", "-1", "--format=%H %s", "--", ".", *_OUTPUTS)
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", *_OUTPUTS)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (not a git checkout, or git is missing)"
+    if not line:
+        return "unknown (no commit yet)"
+    return f"{line} " + ("(UNCOMMITTED changes to code or params)" if dirty else "(clean)")
+
+
 def environment(params: Mapping[str, Any] | None = None, root: Path | None = None) -> pd.DataFrame:
-    """Python, platform, package versions, git commit and a digest of params.yaml."""
+    """Python, platform, package versions, the code commit (:func:`code_commit`) and a digest of the
+    parsed params (whole SHA-256)."""
     import hashlib
 
     rows = [("python", sys.version.split()[0]), ("platform", platform.platform())]
@@ -96,16 +146,7 @@ def environment(params: Mapping[str, Any] | None = None, root: Path | None = Non
             rows.append((p, metadata.version(p)))
         except metadata.PackageNotFoundError:
             pass
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                cwd=root, timeout=10).stdout.strip() or "not a git checkout"
-        # the run's own outputs (dvc.lock, metrics/, reports/) change while it runs: only inputs count
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
-                                ":!dvc.lock", ":!metrics", ":!reports"], capture_output=True,
-                               text=True, cwd=root, timeout=10).stdout.strip()
-        rows.append(("git commit", commit + (" (UNCOMMITTED changes to code or params)" if dirty else " (clean)")))
-    except (OSError, subprocess.SubprocessError):
-        rows.append(("git commit", "unknown"))
+    rows.append(("code commit", code_commit(root)))
     try:
         import torch
         rows += [("torch threads", torch.get_num_threads()), ("cuda available", torch.cuda.is_available())]
@@ -114,7 +155,7 @@ def environment(params: Mapping[str, Any] | None = None, root: Path | None = Non
     if params is not None:
         blob = json.dumps(params, sort_keys=True, default=str).encode()
         rows += [("profile", params.get("profile")), ("seed", params.get("seed")),
-                 ("params.yaml SHA-256", hashlib.sha256(blob).hexdigest()[:16])]
+                 ("params SHA-256 (as parsed)", hashlib.sha256(blob).hexdigest())]
     return pd.DataFrame(rows, columns=["what", "value"]).set_index("what")
 
 
@@ -156,24 +197,33 @@ def training_table(names: Sequence[str], models_dir: Path) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("row") if rows else pd.DataFrame()
 
 
-def plot_topk(metrics: pd.DataFrame, ks: Sequence[int] = (1, 5, 10, 20, 30, 40, 50), title: str = "") -> plt.Figure:
-    """Top-k accuracy curves, one line per method (row of ``metrics``)."""
-    # many rows (every paper's methods): the legend goes beside the axes, in columns of <= 20
-    ncol = max(1, int(np.ceil(len(metrics) / 20)))
-    fig, ax = plt.subplots(figsize=(6.5 + (1.9 * ncol if len(metrics) > 8 else 0), 4 + 0.04 * min(len(metrics), 20)),
-                           layout="constrained")
-    markers = "osD^vP*Xh<>"
-    for i, (m, row) in enumerate(metrics.iterrows()):
-        ys = [row.get(f"top{k}", np.nan) for k in ks]
+def plot_topk(metrics: pd.DataFrame, ks: Sequence[int] = (1, 5, 10, 20, 30, 40, 50), title: str = "",
+              max_lines: int = MAX_LINES) -> plt.Figure:
+    """Top-k accuracy curves, one line per method (row of ``metrics``); with more than ``max_lines``
+    rows, the ``max_lines`` best by mAP (the title says so). The chance level of a random ranking
+    (``chance_top<k>``, the mean over the rows drawn) is the dotted grey line; the y axis fits the data."""
+    shown = metrics
+    if len(metrics) > max_lines:
+        shown = metrics.sort_values("mAP", ascending=False, kind="stable") if "mAP" in metrics else metrics
+        shown = shown.iloc[:max_lines]
+        title = f"{title or 'top-k accuracy'}: the {max_lines} best of {len(metrics)} rows by mAP"
+    fig, ax = plt.subplots(figsize=(9, 4.2), layout="constrained")
+    top = 0.0
+    for i, (m, row) in enumerate(shown.iterrows()):
+        ys = np.array([row.get(f"top{k}", np.nan) for k in ks], dtype=float)
         failed = row.get("status") == NOT_LEARNED
-        ax.plot(ks, ys, marker=markers[(i // 10) % len(markers)], ls=":" if failed else "-",
+        ax.plot(ks, ys, ls=":" if failed else "-", ms=5, **line_style(i),
                 label=f"{m} ({NOT_LEARNED.lower()})" if failed else str(m))
-    ax.set(xlabel="k", ylabel="top-k accuracy (hit rate)", title=title or "top-k accuracy", ylim=(0, 1.02))
+        top = max(top, float(np.nanmax(ys)) if np.isfinite(ys).any() else 0.0)
+    chance_cols = [f"chance_top{k}" for k in ks]
+    if set(chance_cols) <= set(shown.columns):
+        chance = shown[chance_cols].astype(float).mean().to_numpy()
+        ax.plot(ks, chance, color="grey", ls=":", lw=1.5, label="chance (random ranking)")
+        top = max(top, float(np.nanmax(chance)))
+    ax.set(xlabel="k", ylabel="top-k accuracy (hit rate)", title=title or "top-k accuracy",
+           ylim=(0, min(1.02, top * 1.08 + 0.02)))
     ax.grid(alpha=0.3)
-    if len(metrics) > 8:
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), ncol=ncol)
-    else:
-        ax.legend(fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
 
 
@@ -194,12 +244,12 @@ def plot_metric_bars(metrics: pd.DataFrame, per_query: Mapping[str, pd.DataFrame
     labels = [f"{m} ({NOT_LEARNED.lower()})" if f else m for m, f in zip(names, failed)]
     chance = metrics[f"chance_{column}"].to_numpy(float) if f"chance_{column}" in metrics else None
     if len(names) > 12:   # many rows: horizontal bars, one readable label per row
-        fig, ax = plt.subplots(figsize=(7.5, 0.24 * len(names) + 1.2), layout="constrained")
+        fig, ax = plt.subplots(figsize=(8, 0.26 * len(names) + 1.2), layout="constrained")
         ax.barh(range(len(names)), vals, xerr=err, capsize=2, height=0.7, color=colours)
         if chance is not None:
             ax.scatter(chance, range(len(names)), marker="|", color="k", s=60, zorder=3, label="chance")
-            ax.legend(fontsize=7, loc="lower right")
-        ax.set_yticks(range(len(names)), labels, fontsize=7)
+            ax.legend(fontsize=9, loc="lower right")
+        ax.set_yticks(range(len(names)), labels, fontsize=9)
         ax.invert_yaxis()
         ax.grid(axis="x", alpha=0.3)
         ax.set(xlabel=column, title=f"{column} with 95% bootstrap CI")
@@ -208,7 +258,7 @@ def plot_metric_bars(metrics: pd.DataFrame, per_query: Mapping[str, pd.DataFrame
     ax.bar(range(len(names)), vals, yerr=err, capsize=4, color=colours)
     if chance is not None:
         ax.scatter(range(len(names)), chance, marker="_", color="k", s=200, zorder=3, label="chance")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=9)
     ax.set_xticks(range(len(names)), labels, rotation=30, ha="right")
     ax.set(ylabel=column, title=f"{column} with 95% bootstrap CI")
     return fig
@@ -236,28 +286,10 @@ def plot_dataset_examples(manifest: pd.DataFrame, root: Path, n_items: int = 5, 
             _draw_box(ax, (row["x1"], row["y1"], row["x2"], row["y2"]), "red")
             if "gt_x1" in row:
                 _draw_box(ax, (row["gt_x1"], row["gt_y1"], row["gt_x2"], row["gt_y2"]), "lime", 1.0)
-            ax.set_title(f"{row['item_id']} {row['domain']}", fontsize=7)
+            ax.set_title(f"{row['item_id']} {row['domain']}", fontsize=9)
     fig.suptitle("test items: shop images then consumer photos (red: given box, green: ground truth)", fontsize=9)
     fig.tight_layout()
     return fig
-
-
-def show(fig: plt.Figure | None, jpeg: bool = False, quality: int = 80, dpi: int = 80) -> None:
-    """Display ``fig`` in place and close it (None is skipped). ``jpeg``: as a JPEG image, for
-    grids of photographs, whose PNG would be 5-10x larger in every committed report (at ``dpi``:
-    a 64 px crop drawn 1.25 inches wide keeps its resolution)."""
-    if fig is None:
-        return
-    from IPython.display import Image as IPImage
-    from IPython.display import display
-
-    if jpeg:
-        buf = io.BytesIO()
-        fig.savefig(buf, format="jpeg", dpi=dpi, pil_kwargs={"quality": quality})
-        display(IPImage(data=buf.getvalue(), format="jpeg"))
-    else:
-        display(fig)
-    plt.close(fig)
 
 
 def example_rows(metrics: pd.DataFrame, n_best: int = 3, first: str = "baseline", by: str = "mAP") -> list[str]:
@@ -287,7 +319,7 @@ def draw_result_row(axes_row, ranking: Ranking, q: int, depth: int, crop_of, que
                     label: str = "") -> None:
     """One grid row: query ``q``'s image, then its top-``depth`` framed green (right item) or red (wrong)."""
     axes_row[0].imshow(crop_of(ranking.query_ids[q], query_crop))
-    axes_row[0].set_title(f"query {ranking.query_labels[q]}" + (f" ({label})" if label else ""), fontsize=6)
+    axes_row[0].set_title(f"query {ranking.query_labels[q]}" + (f" ({label})" if label else ""), fontsize=9)
     for c in range(depth):
         ax = axes_row[c + 1]
         g = int(ranking.indices[q, c]) if c < ranking.k else -1
@@ -299,7 +331,7 @@ def draw_result_row(axes_row, ranking: Ranking, q: int, depth: int, crop_of, que
         for s in ax.spines.values():
             s.set_edgecolor("limegreen" if ok else "red")
             s.set_linewidth(3)
-        ax.set_title(f"{c + 1}: {ranking.distances[q, c]:.2f}", fontsize=6)
+        ax.set_title(f"{c + 1}: {ranking.distances[q, c]:.2f}", fontsize=9)
     for ax in axes_row:
         ax.set_xticks([])
         ax.set_yticks([])
@@ -431,41 +463,34 @@ def paper_table(table: Any, paper_id: str, metrics: pd.DataFrame, per_query: Map
     return pd.DataFrame(rows).set_index("row")
 
 
-def plot_histories(names: Sequence[str], models_dir: Path, title: str = "training") -> plt.Figure | None:
+def plot_histories(names: Sequence[str], models_dir: Path, title: str = "training",
+                   max_lines: int = MAX_LINES) -> plt.Figure | None:
     """Training loss and validation mAP per epoch of several methods (their ``history.json``), one
-    line each (distinct colour and marker); the validation chance level dotted."""
-    fig, (ax, av) = plt.subplots(1, 2, figsize=(12, 3.8), layout="constrained")
-    drawn, chance = False, []
-    cmap = plt.get_cmap("tab20")
-    markers = "osD^vP*Xh<>"
-    for i, m in enumerate(names):
-        path = models_dir / m / "history.json"
-        if path.is_file():
-            h = pd.DataFrame(json.loads(path.read_text()))
-            style = {"color": cmap(i % 20), "marker": markers[i % len(markers)], "ms": 4}
+    line each (distinct colour and marker); the validation chance level dotted. More than
+    ``max_lines`` rows: one row of panels per group of ``max_lines`` (small multiples)."""
+    found = [(m, pd.DataFrame(json.loads((models_dir / m / "history.json").read_text()))) for m in names
+             if (models_dir / m / "history.json").is_file()]
+    if not found:
+        return None
+    groups = [found[i:i + max_lines] for i in range(0, len(found), max_lines)]
+    fig, axes = plt.subplots(len(groups), 2, figsize=(13, 3.6 * len(groups)), squeeze=False, layout="constrained")
+    for g, group in enumerate(groups):
+        ax, av = axes[g]
+        chance = []
+        for i, (m, h) in enumerate(group):
+            style = {**line_style(i), "ms": 4}
             ax.plot(h["epoch"], h["loss"], label=m, **style)
             if "val_mAP" in h:
                 av.plot(h["epoch"], h["val_mAP"], label=m, **style)
                 chance.append(float(h["val_chance_mAP"].iloc[-1]))
-            drawn = True
-    if not drawn:
-        plt.close(fig)
-        return None
-    ax.set(xlabel="epoch", ylabel="loss", title=f"{title}: training loss")
-    av.set(xlabel="epoch", ylabel="mAP", title=f"{title}: validation mAP (held-out items)")
-    if chance:
-        av.axhline(max(chance), color="grey", ls=":", lw=1, label="chance (max over rows)")
-    av.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        part = f" ({g + 1}/{len(groups)})" if len(groups) > 1 else ""
+        ax.set(xlabel="epoch", ylabel="loss", title=f"{title}: training loss{part}")
+        av.set(xlabel="epoch", ylabel="mAP", title=f"{title}: validation mAP (held-out items){part}")
+        if chance:
+            av.axhline(max(chance), color="grey", ls=":", lw=1, label="chance (max over rows)")
+        for a_ in (ax, av):
+            a_.grid(alpha=0.3)
+            a_.xaxis.get_major_locator().set_params(integer=True)
+        av.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
 
-
-#: how a verdict is reached (shown above every claims table; fashionbench.papers.claims has the detail)
-CLAIM_RULE = (
-    "**How a verdict is reached.** Each comparison is a paired bootstrap of the difference over the test "
-    "queries, resampling whole query items (a product's consumer photos together); its p-value is "
-    "Holm-adjusted over every comparison of all 13 claims, and the verdict reads the Holm-adjusted CI: "
-    "`>` holds when it is above 0; 'does not help' (gain < m) holds when it stays under the margin m. "
-    "A glob arm ('the best single model') is chosen on one half of the query items and compared on the "
-    "other half. A claim whose arm (or a model it is built from) has mAP under 5x its chance level is "
-    "**untested: did not learn**. One seed per row: the seed-to-seed spread is not measured yet, so a "
-    "verdict is conditional on this seed.")

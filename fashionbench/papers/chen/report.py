@@ -63,12 +63,12 @@ def plot_partitions(partitions: Sequence[str], h: int, w: int, title: str = "") 
     panels = [(f"{p} #{i}", m.numpy()) for p in partitions for i, m in enumerate(partition_masks(p, h, w))]
     cols = min(8, len(panels))
     rows = int(np.ceil(len(panels) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.5 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.7 * rows), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for ax, (label, mask) in zip(axes.ravel(), panels):
         ax.imshow(mask, cmap="Greys", vmin=0, vmax=1)
-        ax.set_title(label, fontsize=7)
+        ax.set_title(label, fontsize=9)
     fig.suptitle(title or f"part masks on the {h}x{w} feature map", fontsize=9)
     fig.tight_layout()
     return fig

@@ -6,8 +6,6 @@
 - :func:`routing_tables` — the classifier's routing accuracy (queries, gallery, per category,
   confusion counts; from the fuse stage's ``metrics/shang-fusion.extra.json``) and what the
   routing errors cost: ``shang-fusion-oracle`` minus ``shang-fusion`` with a paired-bootstrap CI.
-- :func:`plot_training_curves` — loss per epoch of every trained shang model, one panel per
-  category (and the classifier).
 - :func:`training_cost_table` — measured training seconds and images/s per model (history.json).
 - :func:`plot_before_after` — example queries with their top-10 before (``shang-fusion``) and
   after (``shang-fusion-rerank``) the top-1 re-rank.
@@ -124,30 +122,6 @@ def _history(models_dir: Path, name: str) -> pd.DataFrame | None:
     return pd.DataFrame(json.loads(p.read_text())) if p.is_file() else None
 
 
-def plot_training_curves(methods: Sequence[str], models_dir: Path) -> plt.Figure | None:
-    """Training loss per epoch: one panel per category (``shang-<category>-*``) plus the classifier."""
-    groups: dict[str, list[str]] = {}
-    for m in methods:
-        if not m.startswith(PAPER + "-"):
-            continue
-        key = "classifier" if m == CLASSIFIER else m.split("-")[1]
-        groups.setdefault(key, []).append(m)
-    groups = {k: v for k, v in groups.items() if any(_history(models_dir, m) is not None for m in v)}
-    if not groups:
-        return None
-    fig, axes = plt.subplots(1, len(groups), figsize=(3.6 * len(groups), 3.0), squeeze=False)
-    for ax, (key, names) in zip(axes[0], groups.items()):
-        for m in names:
-            h = _history(models_dir, m)
-            if h is not None:
-                ax.plot(h["epoch"], h["loss"], marker="o", label=m.rsplit("-", 1)[-1] if key != "classifier" else m)
-        ax.set(title=key, xlabel="epoch", ylabel="training loss")
-        ax.legend(fontsize=7, title="final layer" if key != "classifier" else None, title_fontsize=7)
-    fig.suptitle("shang: training loss (AM-Softmax per category and size; cross-entropy for the classifier)", fontsize=9)
-    fig.tight_layout()
-    return fig
-
-
 def training_cost_table(methods: Sequence[str], models_dir: Path) -> pd.DataFrame:
     """Per trained shang model: epochs, total training seconds and mean images/s (measured)."""
     rows = {}
@@ -214,8 +188,8 @@ def extra_sections(ctx: ReportContext) -> None:
                      "difference between ORACLE routing (`shang-fusion-oracle`) and classifier routing (`shang-fusion`)."))
     for _, tab in routing_tables(ctx.root / 'metrics', ctx.per_query, n_boot=ctx.n_boot, seed=ctx.seed).items():
         display(tab)
-    display(Markdown("### Training curves and measured training cost"))
-    report.show(plot_training_curves(list(ctx.params['methods']), ctx.root / 'artifacts' / 'models'))
+    display(Markdown("### Measured training cost\n(the loss and validation curves of every row are in the training "
+                     "section at the end of this page)"))
     display(training_cost_table(list(ctx.params['methods']), ctx.root / 'artifacts' / 'models'))
     if ranking_path(FUSION).is_file() and ranking_path(RERANK).is_file():
         display(Markdown("### Example queries before and after the top-1 re-rank\n"

@@ -124,8 +124,9 @@ def plot_margins(params: Mapping[str, Any], root: Path | None = None, *, n_boot:
     axes[1].set(xscale="log", xlabel="margin m", ylabel="mAP", title="retrieval mAP (bootstrap 95% CI)")
     for ax in axes:
         ax.set_xticks([1, 2, 4, 8], ["1", "2", "4", "8"])
+        ax.set_xticks([], minor=True)   # a log axis' minor labels would read "3x10^0"
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -141,7 +142,7 @@ def plot_distance_gaps(scored: pd.DataFrame, title: str = "") -> plt.Figure:
     ax.axvline(0, color="k", lw=1)
     ax.set(xlabel="d(anchor, negative) - d(anchor, positive)", ylabel="triplets",
            title=title or "validation triplets (right of 0: ranked correctly)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9)
     fig.tight_layout()
     return fig
 
