@@ -139,7 +139,7 @@ def style_board(df: pd.DataFrame, pages: Sequence[str] = ()) -> "pd.io.formats.s
         text = html.escape(str(name))
         return f'<a href="{method_page(str(name))}">{text}</a>' if name in linked else text
 
-    return df.style.format(fmt).format_index(link, axis=0).apply(grey, axis=1)
+    return df.rename_axis(index=None).style.format(fmt).format_index(link, axis=0).apply(grey, axis=1)
 
 
 #: how a verdict is reached (shown under every claims table; docs/claims.md has the detail)

@@ -27,7 +27,8 @@ def line_style(i: int) -> dict[str, Any]:
 
 
 def _fmt_number(v: float) -> str:
-    """Integers as integers; other floats with 4 decimals (2 when >= 1, scientific when < 0.001)."""
+    """Integers as integers; other floats with 4 decimals under 1 (scientific under 0.001), 4 significant
+    digits from 1 to 1,000, none above."""
     try:
         f = float(v)
     except (TypeError, ValueError):
@@ -36,8 +37,10 @@ def _fmt_number(v: float) -> str:
         return str(f)
     if f.is_integer() and abs(f) < 1e15:
         return str(int(f))
+    if abs(f) >= 1000:
+        return f"{f:.0f}"
     if abs(f) >= 1:
-        return f"{f:.2f}"
+        return f"{f:.4g}"
     return f"{f:.4f}" if abs(f) >= 1e-3 else f"{f:.2e}"
 
 

@@ -43,12 +43,14 @@ h1{font-size:1.7em;margin:.4em 0 .3em}h2{font-size:1.35em;margin:1.4em 0 .4em;bo
 h3{font-size:1.1em;margin:1.2em 0 .3em}a{color:#0b57a3}a.anchor-link{display:none}
 code,pre{font:12.5px/1.4 "DejaVu Sans Mono",Menlo,Consolas,monospace;background:#f4f4f4;border-radius:3px}
 code{padding:0 3px}pre{padding:6px 8px;overflow-x:auto;white-space:pre-wrap}
-.output_area,.text_cell_render{max-width:100%;overflow-x:auto;margin:4px 0}
+.output_area,.text_cell_render{max-width:100%;overflow-x:auto;margin:2px 0}
 table{border-collapse:collapse;font-size:12.5px;margin:6px 0}
 th,td{padding:3px 7px;border-bottom:1px solid #e3e3e3;text-align:right;vertical-align:top}
 th{background:#f6f6f6;font-weight:600;white-space:normal;max-width:16em}
 tbody tr:nth-child(odd){background:#fbfbfb}tbody tr:hover{background:#eef4fb}
 table.claims td,table.claims th{text-align:left}
+tbody th{text-align:left}p{margin:.35em 0}
+details{margin:8px 0}summary{cursor:pointer;padding:3px 0;color:#0b57a3}
 img{max-width:100%;height:auto}
 .output_png img,.output_jpeg img{display:block;margin:6px 0}
 """

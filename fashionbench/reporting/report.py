@@ -60,6 +60,25 @@ def metrics_table(metrics: pd.DataFrame) -> pd.DataFrame:
     return metrics[[c for c in SUMMARY_COLUMNS if c in metrics.columns]]
 
 
+def collapsible(summary: str, table: Any) -> Any:
+    """``table`` (a DataFrame, a Styler or HTML text) folded under a one-line ``summary`` that opens
+    it (an HTML ``<details>`` element: no script needed), for long tables a reader opens on demand."""
+    from IPython.display import HTML
+
+    body = table if isinstance(table, str) else table.to_html()
+    return HTML(f'<details><summary><b>{summary}</b></summary>{body}</details>')
+
+
+def metric_vs_chance(metrics: Mapping[str, Any], name: str) -> pd.DataFrame:
+    """Row ``name``'s scores beside the chance level of a random ranking on the same gallery and their
+    ratio, one column per metric (mAP, mAP@10, top-k): a short, wide table instead of ~20 lines."""
+    keys = [k for k in ("mAP", "mAP@10", *(f"top{k}" for k in (1, 5, 10, 20, 30, 40, 50))) if k in metrics]
+    ours = {k: float(metrics[k]) for k in keys}
+    chance = {k: float(metrics[f"chance_{k}"]) for k in keys if f"chance_{k}" in metrics}
+    ratio = {k: round(ours[k] / chance[k], 1) if chance.get(k) else np.nan for k in chance}
+    return pd.DataFrame([ours, chance, ratio], index=[name, "chance (random ranking)", "× chance"]).dropna(how="all")
+
+
 def rows_with_pages(params: Mapping[str, Any]) -> list[str]:
     """The evaluated rows that have their own page (``reports/methods/<row>.html``, rendered by the
     evaluate, fuse and rerank stages): methods, fusions and reranks, not the crop-comparison views."""
