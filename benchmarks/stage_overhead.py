@@ -11,6 +11,9 @@ work, each layer of that (median of ``--runs`` separate processes, seconds):
 - ``+ stage imports (evaluate)`` / ``(train)``: the same notebook whose cell imports what the evaluate
   (train) notebook imports: the difference to the empty notebook is the kernel's import cost;
 - ``render``: ``python -m fashionbench.reporting.render`` of the executed empty notebook to HTML;
+- ``run_notebook``: ``python -m fashionbench.reporting.run_notebook`` of the empty notebook with
+  ``--html``: papermill and the render in one process, as the page-rendering stages run them now
+  (compare with ``papermill, empty notebook`` + ``render``, the two processes they ran before);
 - ``dvc repro, 1 trivial stage``: a temporary DVC project with one stage ``echo > out`` (DVC start,
   hashing, lock write), minus nothing: DVC's own per-invocation cost (it is paid once per ``dvc
   repro``, and its per-stage part is what ``benchmarks/noop_repro.py`` measures).
@@ -88,6 +91,10 @@ def measure(runs: int) -> dict[str, float]:
                 pm + [str(tmp / f"{name}.ipynb"), str(tmp / f"{name}.out.ipynb")], tmp, runs)
         out["render to HTML"] = _time([py, "-m", "fashionbench.reporting.render", str(tmp / "empty.out.ipynb"),
                                        str(tmp / "empty.html")], ROOT, runs)
+        # what a page-rendering stage runs now: papermill and the render in one process
+        out["run_notebook: papermill + render, one process"] = _time(
+            [py, "-m", "fashionbench.reporting.run_notebook", str(tmp / "empty.ipynb"), str(tmp / "empty.run.ipynb"),
+             "--html", str(tmp / "empty.run.html")], tmp, runs)
         proj = tmp / "dvcproj"
         proj.mkdir()
         subprocess.run(["git", "init", "-q"], cwd=proj, check=True)
@@ -117,6 +124,8 @@ def main() -> None:
     base = res["papermill, empty notebook"]
     print(f"{'kernel imports (evaluate)':<{width}}  {res['papermill + stage imports (evaluate)'] - base:6.2f} s")
     print(f"{'kernel imports (train)':<{width}}  {res['papermill + stage imports (train)'] - base:6.2f} s")
+    two = base + res["render to HTML"]
+    print(f"{'page stage: two processes -> one':<{width}}  {two:6.2f} s -> {res['run_notebook: papermill + render, one process']:.2f} s")
     if args.json:
         args.json.write_text(json.dumps({"runs": args.runs, "seconds": res}, indent=2) + "\n", encoding="utf-8")
 

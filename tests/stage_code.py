@@ -70,8 +70,10 @@ def notebook_code(path: Path) -> str:
 
 
 def stage_sources(cmd: str) -> list[str]:
-    """Code a stage command runs: its papermill notebooks and ``python -m fashionbench...`` modules."""
-    out = [notebook_code(ROOT / nb) for nb in re.findall(r"papermill\s+(\S+\.ipynb)", cmd)]
+    """Code a stage command runs: its notebooks (run by ``papermill`` or ``run_notebook``) and
+    ``python -m fashionbench...`` modules."""
+    notebooks = re.findall(r"(?:papermill|fashionbench\.reporting\.run_notebook)\s+(\S+\.ipynb)", cmd)
+    out = [notebook_code(ROOT / nb) for nb in notebooks]
     out += [f"import {m}" for m in re.findall(r"python -m (fashionbench[\w.]*)", cmd)]
     return out
 

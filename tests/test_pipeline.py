@@ -23,7 +23,7 @@ import yaml
 from conftest import project_copy_ignore, ROOT
 import tiny_reference
 
-from fashionbench.reporting.render import remote_references
+from fashionbench.reporting.render import page_problems, remote_references
 
 pytestmark = pytest.mark.slow
 #: the metrics files of the first, from-scratch run (later tests change params and re-run)
@@ -133,6 +133,26 @@ def test_detect_and_crops_stages(repo):
     comparison = (repo / "reports" / "comparison.html").read_text()
     assert "baseline-crop-union" in comparison and "ORACLE" in comparison and "WBF_2" in comparison
     assert not remote_references((repo / "reports" / "detect.html").read_text())
+
+
+def test_rendered_pages_are_for_readers(repo):
+    """Issue 17: every rendered page of the tiny run shows no code, logs, remote resources or machine
+    paths and stays within its size bound; the comparison opens with the claims, linked to the
+    paper pages, then the leaderboard whose rows link to their own pages, which link back."""
+    pages = sorted((repo / "reports").glob("*.html")) + sorted((repo / "reports" / "methods").glob("*.html"))
+    assert len(pages) > 10
+    for page in pages:
+        assert page_problems(page.read_text(), repo) == [], page.name
+    comparison = (repo / "reports" / "comparison.html").read_text()
+    first_table = comparison.index("<table")
+    assert comparison.find('<table class="claims"') == first_table, "the claims table comes first"
+    assert '<a href="shang.html#shang-1">shang-1</a>' in comparison
+    assert comparison.index('id="Leaderboard"') < comparison.index("Every row in detail")
+    assert '<a href="methods/baseline.html">baseline</a>' in comparison
+    baseline = (repo / "reports" / "methods" / "baseline.html").read_text()
+    assert 'href="../comparison.html#Leaderboard"' in baseline and "<title>baseline</title>" in baseline
+    assert 'id="shang-1"' in (repo / "reports" / "shang.html").read_text()
+    assert 'href="comparison.html"' in (repo / "reports" / "detect.html").read_text()
 
 
 def test_second_repro_is_noop(repo):

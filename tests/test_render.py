@@ -85,3 +85,36 @@ def test_absolute_path_of_the_machine_is_refused(tmp_path):
     # a path in a log line is not shown, so it does not block the page
     path = _notebook(tmp_path, _code("x", nbformat.v4.new_output("stream", name="stdout", text=f"{root}/x\n")))
     assert absolute_paths(notebook_to_html(path, root), root) == []
+
+
+def _param_notebook(path, body):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_markdown_cell("# Run me"), _code('name = "x"', tags=("parameters",)),
+                nbformat.v4.new_code_cell(body)]
+    nbformat.write(nb, path)
+
+
+def test_run_notebook_executes_then_renders_in_one_process(tmp_path, monkeypatch):
+    from fashionbench.reporting import run_notebook
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FASHIONBENCH_ROOT", str(tmp_path / "proj"))
+    _param_notebook(tmp_path / "in.ipynb", 'print("LOG-" + name)\nfrom IPython.display import Markdown\nMarkdown("**hello " + name + "**")')
+    assert run_notebook.main(["in.ipynb", "out.ipynb", "--html", "out.html", "-p", "name", "1e3"]) == 0
+    executed = (tmp_path / "out.ipynb").read_text()
+    assert "LOG-1e3" in executed                       # a string parameter stays a string, logs kept here
+    page = (tmp_path / "out.html").read_text()
+    assert "<strong>hello 1e3</strong>" in page and "LOG-1e3" not in page and 'name = "x"' not in page
+
+
+def test_run_notebook_writes_no_page_when_the_notebook_fails(tmp_path, monkeypatch):
+    import papermill
+
+    from fashionbench.reporting import run_notebook
+
+    monkeypatch.chdir(tmp_path)
+    _param_notebook(tmp_path / "in.ipynb", 'raise ValueError("bad row " + name)')
+    with pytest.raises(papermill.PapermillExecutionError, match="bad row"):
+        run_notebook.run("in.ipynb", "out.ipynb", "out.html", {"name": "x"})
+    assert (tmp_path / "out.ipynb").is_file() and not (tmp_path / "out.html").exists()

@@ -47,7 +47,7 @@ def ap50_table(det: Mapping[str, Any]) -> pd.DataFrame:
     for c in ("AP50", "gain vs WBF_1", "95% CI low", "95% CI high"):
         if c in t.columns:
             t[c] = t[c].astype(float).round(4)
-    t = t.set_index("row")
+    t = t.set_index("row").rename_axis(None)
     return t.astype(object).where(t.notna(), "")
 
 

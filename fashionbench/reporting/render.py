@@ -74,6 +74,30 @@ def absolute_paths(html: str, root: str | Path) -> list[str]:
     return out
 
 
+#: the most one rendered page may weigh (bytes): the ~50 method pages stay near 0.15 MB, the largest
+#: page (the comparison) near 1.1 MB; all pages of the default run together stay under 12 MB
+MAX_PAGE_BYTES = 1_600_000
+_CODE = re.compile(r'class="[^"]*\b(?:input_area|highlight|jp-InputArea|jp-CodeMirrorEditor)\b', re.I)
+_LOG = re.compile(r'class="[^"]*\b(?:output_stream|output_stdout|output_stderr|jp-RenderedText)\b', re.I)
+
+
+def page_problems(html: str, root: str | Path, max_bytes: int = MAX_PAGE_BYTES) -> list[str]:
+    """What a reader should not meet in a rendered page: code cells, printed logs, remote resources,
+    absolute paths of the project ``root``, a page heavier than ``max_bytes``. Empty when fine."""
+    out = []
+    if _CODE.search(html):
+        out.append("a code cell is shown")
+    if _LOG.search(html):
+        out.append("a printed log (stdout/stderr) is shown")
+    if remote_references(html) or "<script" in html.lower():
+        out.append(f"loads remote resources or scripts: {remote_references(html)[:2]}")
+    if absolute_paths(html, root):
+        out.append(f"names absolute paths: {absolute_paths(html, root)[:2]}")
+    if len(html.encode()) > max_bytes:
+        out.append(f"{len(html.encode()):,} bytes > {max_bytes:,}")
+    return out
+
+
 def reader_view(nb: Any) -> Any:
     """A copy of notebook ``nb`` as a reader sees it: code cells keep only their displayed outputs
     (no stdout/stderr streams), and code cells left without output are dropped."""

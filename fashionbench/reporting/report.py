@@ -213,7 +213,7 @@ def training_table(names: Sequence[str], models_dir: Path) -> pd.DataFrame:
                         "status": NOT_LEARNED if not learned({"mAP": vals[-1], "chance_mAP": chance}) else
                         "STILL IMPROVING" if more else "plateau"})
         rows.append(row)
-    return pd.DataFrame(rows).set_index("row") if rows else pd.DataFrame()
+    return pd.DataFrame(rows).set_index("row").rename_axis(None) if rows else pd.DataFrame()
 
 
 def plot_topk(metrics: pd.DataFrame, ks: Sequence[int] = (1, 5, 10, 20, 30, 40, 50), title: str = "",
@@ -479,7 +479,7 @@ def paper_table(table: Any, paper_id: str, metrics: pd.DataFrame, per_query: Map
                 out[f"{col} (ours)"] = (f"{val * scale:.2f}" if table.percent else f"{val:.4f}") + ci
         out["our row"] = name or (r.note or (f"{r.ours}: not in this run" if r.ours else "—"))
         rows.append(out)
-    return pd.DataFrame(rows).set_index("row")
+    return pd.DataFrame(rows).set_index("row").rename_axis(None)
 
 
 def plot_histories(names: Sequence[str], models_dir: Path, title: str = "training",

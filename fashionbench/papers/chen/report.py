@@ -101,7 +101,7 @@ def clothes_table(ctx: ReportContext, manifest: pd.DataFrame, category: str = "c
             out[f"mAP % (ours, {category} queries)"] = f"{100 * ap.mean():.2f} [{100 * lo:.2f}, {100 * hi:.2f}]"
             out["our row"] = f"{r.ours} ({len(sub)} {category} queries)"
         rows.append(out)
-    return pd.DataFrame(rows).set_index("row")
+    return pd.DataFrame(rows).set_index("row").rename_axis(None)
 
 
 def extra_sections(ctx: ReportContext) -> None:
