@@ -1,8 +1,9 @@
 """Where a stage's fixed cost goes: a stage with trivial work, through the machinery a real stage uses.
 
-A stage of this project is ``papermill <notebook> reports/notebooks/<x>.ipynb ... && python -m
-fashionbench.reporting.render <executed> <html>`` run by ``dvc repro``. This script times, with trivial
-work, each layer of that (median of ``--runs`` separate processes, seconds):
+A stage of this project is ``papermill <notebook> reports/notebooks/<x>.ipynb ...`` run by ``dvc repro``;
+a stage that renders a page ran ``... && python -m fashionbench.reporting.render <executed> <html>``
+after it, and now runs both in one process (``python -m fashionbench.reporting.run_notebook``). This
+script times, with trivial work, each layer of that (median of ``--runs`` separate processes, seconds):
 
 - ``python``: a bare interpreter start (``python -c pass``);
 - ``papermill import``: ``python -c "import papermill"``;

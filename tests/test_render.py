@@ -8,7 +8,8 @@ import nbformat
 import pytest
 
 from fashionbench.core.errors import ContractError
-from fashionbench.reporting.render import STYLE, absolute_paths, notebook_to_html, remote_references, render
+from fashionbench.reporting.render import (STYLE, absolute_paths, notebook_to_html, page_problems, remote_references,
+                                           render)
 
 
 def _notebook(tmp_path, *cells):
@@ -58,13 +59,6 @@ def test_page_shows_markdown_and_outputs_but_no_code_params_or_logs(tmp_path):
     assert len(styles) == 1 and len(styles[0]) < 3_000 and styles[0] == " ".join(STYLE.split())
 
 
-def test_the_executed_notebook_keeps_what_the_page_hides(tmp_path):
-    path = _notebook(tmp_path, _code("print(1)", nbformat.v4.new_output("stream", name="stdout", text="1\n")))
-    before = path.read_bytes()
-    render(path, tmp_path / "n.html", root=tmp_path / "proj")
-    assert path.read_bytes() == before
-
-
 def test_remote_image_in_output_is_refused(tmp_path):
     path = _notebook(tmp_path, nbformat.v4.new_markdown_cell('<img src="https://example.com/x.png">'))
     with pytest.raises(ContractError, match="remote hosts"):
@@ -77,6 +71,10 @@ def test_absolute_path_of_the_machine_is_refused(tmp_path):
     assert absolute_paths(f"source: {tmp_path}/work/shared/data", root)      # a folder beside the project
     assert absolute_paths(f"{root}/artifacts/x", root)
     assert not absolute_paths("source: ../shared/data, artifacts/x", root)
+    # an embedded image's bytes may spell anything: they are not searched
+    assert not absolute_paths(f'<img src="data:image/png;base64,AA{tmp_path}/work/fashionbench/BB">', root)
+    # a project right under / (parent "/"): only its own paths count
+    assert absolute_paths("/app/data/x", "/app") and not absolute_paths("/usr/share/x", "/app")
     path = _notebook(tmp_path, _code("card", nbformat.v4.new_output(
         "execute_result", {"text/plain": f"{root}/data/prepared"}, execution_count=1)))
     with pytest.raises(ContractError, match="absolute paths"):
@@ -118,3 +116,23 @@ def test_run_notebook_writes_no_page_when_the_notebook_fails(tmp_path, monkeypat
     with pytest.raises(papermill.PapermillExecutionError, match="bad row"):
         run_notebook.run("in.ipynb", "out.ipynb", "out.html", {"name": "x"})
     assert (tmp_path / "out.ipynb").is_file() and not (tmp_path / "out.html").exists()
+
+
+def test_page_problems_flags_what_a_reader_should_not_meet(tmp_path):
+    root = tmp_path / "proj"
+    good = _notebook(tmp_path, nbformat.v4.new_markdown_cell("# T\n```python\nx = 1\n```"),
+                     _code("t", nbformat.v4.new_output("execute_result", {"text/html": "<b>ok</b>"}, execution_count=1)))
+    page = notebook_to_html(good, root)
+    assert page_problems(page, root) == []          # a fenced block in markdown is not a code cell
+    assert page_problems(page, root, max_bytes=100) == [f"{len(page.encode()):,} bytes > 100"]
+    # nbconvert's own page with the code shown (what the reports were before)
+    import nbformat as nbf
+    from nbconvert import HTMLExporter
+
+    with_code, _ = HTMLExporter(template_name="basic").from_notebook_node(nbf.read(str(good), as_version=4))
+    assert "a code cell is shown" in page_problems(with_code, root)
+    logs = _notebook(tmp_path, _code("print(1)", nbformat.v4.new_output("stream", name="stdout", text="1\n")))
+    with_log, _ = HTMLExporter(template_name="basic").from_notebook_node(nbf.read(str(logs), as_version=4))
+    assert "a printed log (stdout/stderr) is shown" in page_problems(with_log, root)
+    assert any("absolute" in p for p in page_problems(f"<p>{root}/x</p>", root))
+    assert any("remote" in p for p in page_problems('<img src="https://x/y.png">', root))

@@ -19,14 +19,14 @@ from fashionbench.reporting import detection, display, links, report  # noqa: E4
 
 @pytest.fixture
 def display_defaults():
-    saved = dict(plt.rcParams)
-    display.use_display_defaults()
-    yield
+    with plt.rc_context():
+        display.use_display_defaults()
+        yield
     pd.reset_option("display.float_format")
-    plt.rcParams.update(saved)
 
 
-@pytest.mark.parametrize("value, text", [(791.0, "791"), (0.0, "0"), (0.572332, "0.5723"), (0.00072, "7.20e-04"),
+@pytest.mark.parametrize("value, text", [(791.0, "791"), (0.0, "0"), (0.572332, "0.5723"), (0.00072, "0.0007"),
+                                         (0.00004, "4.00e-05"),
                                          (302.87, "302.9"), (12345.6, "12346"), (float("nan"), "nan"), ("x", "x")])
 def test_numbers_print_as_a_reader_expects(value, text):
     assert display._fmt_number(value) == text
@@ -88,15 +88,16 @@ def test_metric_vs_chance_is_one_short_wide_table():
 
 
 def test_collapsible_folds_a_table():
-    html = report.collapsible("Every row", pd.DataFrame({"a": [1]})).data
-    assert html.startswith("<details><summary><b>Every row</b></summary><table")
+    html = report.collapsible("Every <row>", pd.DataFrame({"a": [1]})).data
+    assert html.startswith("<details><summary><b>Every &lt;row&gt;</b></summary><table")
 
 
 def test_method_pages_link_back_and_to_their_paper():
     params = {"papers": ["shang", "ji"], "detectors": {"yolov8n": {}}}
     text = links.method_nav(params, "shang-fusion")
     assert "(../comparison.html#Leaderboard)" in text and "its paper: [shang](../shang.html)" in text
-    assert "[ji](../ji.html)" in text and "[detect](../detect.html)" in text
+    # it reads only params["papers"] (declared by the stages rendering method pages): no detect link
+    assert "[ji](../ji.html)" in text and "detect" not in text
     assert "its paper" not in links.method_nav(params, "baseline")
     assert links.nav(params, "ji") .count("**ji**") == 1 and "(ji.html)" not in links.nav(params, "ji")
 
@@ -107,6 +108,10 @@ def test_leaderboard_names_link_to_their_pages_and_have_no_index_header():
     html = overview.style_board(board, pages=["a-row"]).to_html()
     assert '<a href="methods/a-row.html">a-row</a>' in html and 'href="methods/b-view.html"' not in html
     assert ">row<" not in html
+    # a row without a chance level: the cell reads "—", not nan; counts print as integers
+    board = pd.DataFrame({"mAP": [0.5, 0.4], "x chance": [250.0, np.nan]}, index=["a", "b"])
+    html = overview.style_board(board).to_html()
+    assert ">250<" in html and ">—<" in html and "nan" not in html and "250.000000" not in html
 
 
 def test_rows_with_pages_are_methods_fusions_and_reranks():
@@ -143,6 +148,7 @@ def test_paths_are_shown_relative_to_the_project(tmp_path):
     root = tmp_path / "proj"
     assert report.relative_to_project(str(tmp_path / "shared" / "data"), root) == "../shared/data"
     assert report.relative_to_project("data/prepared", root) == "data/prepared"
+    assert report.relative_to_project("/usr/share/datasets/fashion-mnist", root) == "/usr/share/datasets/fashion-mnist"
     assert report.relative_to_project(3, root) == 3
     card = {"name": "x", "content_sha256": "ab" * 32, "source": {"folder": "rel/folder"}}
     t = report.card_table(card)
@@ -153,4 +159,8 @@ def test_best_epoch_is_ultralytics_fitness_argmax():
     h = pd.DataFrame({"  epoch": [1, 2, 3], "metrics/mAP50(B)": [0.5, 0.8, 0.6], " metrics/mAP50-95(B)": [0.3, 0.5, 0.5]})
     assert detection.best_epoch(h) == 2           # first of the tied maxima, as best.pt keeps it
     assert detection.best_epoch(pd.DataFrame({"epoch": [1]})) is None and detection.best_epoch(None) is None
-    assert np.isfinite(h.iloc[:, 1]).all()
+    # a NaN epoch is not "the best" (Ultralytics' fitness counts NaN as 0)
+    h.iloc[0, 2] = np.nan
+    assert detection.best_epoch(h) == 2
+    h.iloc[:, 2] = np.nan
+    assert detection.best_epoch(h) is None

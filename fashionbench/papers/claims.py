@@ -529,7 +529,7 @@ VERDICT_COLOURS = {HOLDS: "#c8e6c9", NOT_HOLD: "#ffcdd2", UNCLEAR: "#ffe0b2", UN
 
 def styled_claims_table(results: Sequence[ClaimResult]) -> "pd.io.formats.style.Styler":
     """:func:`claims_table` with verdict cells coloured and text left-aligned (for the reports)."""
-    table = claims_table(results).set_index("claim")
+    table = claims_table(results).set_index("claim").rename_axis(None)
     return (table.style
             .map(lambda v: f"background-color: {VERDICT_COLOURS.get(v, '')}; font-weight: bold", subset=["verdict"])
             .set_properties(**{"text-align": "left", "white-space": "pre-wrap"}))

@@ -9,6 +9,7 @@ paper page carries the anchor ``#<claim id>``, so the comparison's claims table 
 from __future__ import annotations
 
 import html
+from urllib.parse import quote
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -52,9 +53,8 @@ def claims_html(results: Sequence[ClaimResult], *, link: bool = True, anchors: b
     summary = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
     head = ("<tr><th>claim</th><th>what the paper says</th><th>verdict</th>"
             "<th>effect: difference [Holm-adjusted 95% CI]</th><th>where our test departs from the paper</th></tr>")
-    style = ("<style>table.claims td, table.claims th {text-align: left !important; vertical-align: top; "
-             "padding: 3px 6px}</style>")
-    return (f"{style}<p>{len(results)} claims: {summary}.</p>"
+    # left-aligned, top-aligned cells: the pages' stylesheet (fashionbench.reporting.render.STYLE)
+    return (f"<p>{len(results)} claims: {summary}.</p>"
             f'<table class="claims" style="border-collapse:collapse">{head}{"".join(rows)}</table>')
 
 
@@ -127,6 +127,7 @@ def style_board(df: pd.DataFrame, pages: Sequence[str] = ()) -> "pd.io.formats.s
     names of the rows in ``pages`` link to their own page (:func:`method_page`)."""
     fmt = {c: "{:.3f}" for c in ("mAP", "top1", "top10")}
     fmt["chance mAP"] = "{:.4f}"
+    fmt["x chance"] = "{:.0f}"
     fmt = {c: f for c, f in fmt.items() if c in df.columns}
 
     def grey(row: pd.Series) -> list[str]:
@@ -137,9 +138,11 @@ def style_board(df: pd.DataFrame, pages: Sequence[str] = ()) -> "pd.io.formats.s
 
     def link(name: Any) -> str:
         text = html.escape(str(name))
-        return f'<a href="{method_page(str(name))}">{text}</a>' if name in linked else text
+        href = html.escape(quote(method_page(str(name))))
+        return f'<a href="{href}">{text}</a>' if name in linked else text
 
-    return df.rename_axis(index=None).style.format(fmt).format_index(link, axis=0).apply(grey, axis=1)
+    return (df.rename_axis(index=None).style.format(fmt, na_rep="—").format_index(link, axis=0)
+            .apply(grey, axis=1))
 
 
 #: how a verdict is reached (shown under every claims table; docs/claims.md has the detail)

@@ -111,7 +111,10 @@ def best_epoch(history: pd.DataFrame | None) -> int | None:
     h = history.rename(columns=lambda c: c.strip())
     if "metrics/mAP50-95(B)" not in h.columns or not len(h):
         return None
-    return int(h["epoch"].iloc[int(np.argmax(h["metrics/mAP50-95(B)"].to_numpy(float)))])
+    fit = h["metrics/mAP50-95(B)"].to_numpy(float)
+    if np.isnan(fit).all():
+        return None
+    return int(h["epoch"].iloc[int(np.argmax(np.nan_to_num(fit, nan=-np.inf)))])
 
 
 def plot_training_curves(det: Mapping[str, Any]):

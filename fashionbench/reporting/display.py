@@ -27,7 +27,7 @@ def line_style(i: int) -> dict[str, Any]:
 
 
 def _fmt_number(v: float) -> str:
-    """Integers as integers; other floats with 4 decimals under 1 (scientific under 0.001), 4 significant
+    """Integers as integers; other floats with 4 decimals under 1 (scientific under 0.0001), 4 significant
     digits from 1 to 1,000, none above."""
     try:
         f = float(v)
@@ -41,7 +41,7 @@ def _fmt_number(v: float) -> str:
         return f"{f:.0f}"
     if abs(f) >= 1:
         return f"{f:.4g}"
-    return f"{f:.4f}" if abs(f) >= 1e-3 else f"{f:.2e}"
+    return f"{f:.4f}" if abs(f) >= 1e-4 else f"{f:.2e}"
 
 
 def use_display_defaults() -> None:

@@ -23,7 +23,8 @@ METHODS_FOLDER = "methods"
 
 def nav(params: Mapping[str, Any], current: str | None = None, prefix: str = "") -> str:
     """One line of Markdown linking the comparison page, every paper page and the detect page (when
-    the run has detectors), ``current`` in bold; ``prefix`` leads every link (``../`` from a method page)."""
+    the run has detectors), ``current`` in bold; ``prefix`` leads every link (``../`` from a method page).
+    A stage that shows it declares ``papers`` and ``detectors`` as params (dvc.yaml)."""
     links = [("comparison", COMPARISON_PAGE)] + [(p, page_of(p)) for p in params.get("papers", [])]
     if params.get("detectors"):
         links.append(("detect", DETECT_PAGE))
@@ -38,8 +39,10 @@ def method_page(name: str) -> str:
 
 def method_nav(params: Mapping[str, Any], name: str) -> str:
     """The links of row ``name``'s own page (``reports/methods/<name>.html``): back to the comparison's
-    leaderboard, to the paper page(s) the row belongs to (its name starts with ``<paper>-``), and the
-    other reports."""
+    leaderboard, to the paper page the row belongs to (its name starts with ``<paper>-``) and to the
+    other paper pages. It reads only ``params["papers"]``, which the stages rendering method pages
+    declare (dvc.yaml), so a page's links change with it."""
     papers = [p for p in params.get("papers", []) if str(name).startswith(f"{p}-")]
     own = "".join(f" · its paper: [{p}](../{page_of(p)})" for p in papers)
-    return f"[← leaderboard](../{COMPARISON_PAGE}#Leaderboard){own}  \n" + nav(params, None, prefix="../")
+    return (f"[← leaderboard](../{COMPARISON_PAGE}#Leaderboard){own}  \n"
+            + nav({"papers": params.get("papers", [])}, None, prefix="../"))

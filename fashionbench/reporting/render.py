@@ -61,29 +61,40 @@ def remote_references(html: str) -> list[str]:
     return [html[max(0, m.start() - 40): m.end() + 60] for m in _REMOTE_REF.finditer(html)]
 
 
+_DATA_URI = re.compile(r"data:[^\"')\s]+")
+
+
 def absolute_paths(html: str, root: str | Path) -> list[str]:
-    """Fragments of ``html`` naming an absolute path at or beside the project ``root`` (its parent
-    folder: a dataset beside the project is named through it too)."""
-    root = Path(root).resolve()
-    base = root.parent if len(root.parent.parts) > 2 else root
-    needle = str(base) + "/"
-    out, start = [], 0
-    while (i := html.find(needle, start)) >= 0:
-        out.append(html[max(0, i - 40): i + len(needle) + 40])
-        start = i + len(needle)
+    """Fragments of ``html`` (its embedded images' data left out) naming an absolute path in the
+    project ``root`` or beside it (in its parent folder, unless that is ``/``: a dataset beside the
+    project is named through it), written with or without symlinks resolved."""
+    text = _DATA_URI.sub("data:", html)
+    bases = set()
+    for form in (Path(root).absolute(), Path(root).resolve()):
+        bases.add(str(form))
+        if len(form.parent.parts) > 1:
+            bases.add(str(form.parent))
+    out = []
+    for base in sorted(bases):
+        needle, start = base.rstrip("/") + "/", 0
+        while (i := text.find(needle, start)) >= 0:
+            out.append(text[max(0, i - 40): i + len(needle) + 40])
+            start = i + len(needle)
     return out
 
 
 #: the most one rendered page may weigh (bytes): the ~50 method pages stay near 0.15 MB, the largest
 #: page (the comparison) near 1.1 MB; all pages of the default run together stay under 12 MB
 MAX_PAGE_BYTES = 1_600_000
-_CODE = re.compile(r'class="[^"]*\b(?:input_area|highlight|jp-InputArea|jp-CodeMirrorEditor)\b', re.I)
-_LOG = re.compile(r'class="[^"]*\b(?:output_stream|output_stdout|output_stderr|jp-RenderedText)\b', re.I)
+# a code cell of nbconvert's basic (input_area, hl-<lang>) or lab (jp-InputArea) template; a fenced
+# block in markdown is <div class="highlight"> without hl-, and is fine
+_CODE = re.compile(r'class="[^"]*\b(?:input_area|hl-[\w-]+|jp-InputArea)\b', re.I)
+_LOG = re.compile(r'class="[^"]*\b(?:output_stream|output_stdout|output_stderr|output_error|jp-RenderedText)\b', re.I)
 
 
 def page_problems(html: str, root: str | Path, max_bytes: int = MAX_PAGE_BYTES) -> list[str]:
-    """What a reader should not meet in a rendered page: code cells, printed logs, remote resources,
-    absolute paths of the project ``root``, a page heavier than ``max_bytes``. Empty when fine."""
+    """What a reader should not meet in a rendered page: code cells, printed logs or tracebacks, remote
+    resources, absolute paths of the project ``root``, a page heavier than ``max_bytes``. Empty when fine."""
     out = []
     if _CODE.search(html):
         out.append("a code cell is shown")

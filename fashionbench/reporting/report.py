@@ -61,12 +61,15 @@ def metrics_table(metrics: pd.DataFrame) -> pd.DataFrame:
 
 
 def collapsible(summary: str, table: Any) -> Any:
-    """``table`` (a DataFrame, a Styler or HTML text) folded under a one-line ``summary`` that opens
-    it (an HTML ``<details>`` element: no script needed), for long tables a reader opens on demand."""
+    """``table`` (a DataFrame, a Styler or HTML text) folded under a one-line ``summary`` (plain text,
+    escaped here) that opens it (an HTML ``<details>`` element: no script needed), for long tables a
+    reader opens on demand."""
+    import html
+
     from IPython.display import HTML
 
     body = table if isinstance(table, str) else table.to_html()
-    return HTML(f'<details><summary><b>{summary}</b></summary>{body}</details>')
+    return HTML(f"<details><summary><b>{html.escape(summary)}</b></summary>{body}</details>")
 
 
 def metric_vs_chance(metrics: Mapping[str, Any], name: str) -> pd.DataFrame:
@@ -109,15 +112,19 @@ def ci_table(per_query: Mapping[str, pd.DataFrame], columns: Sequence[str] = ("A
 
 
 def relative_to_project(path: Any, root: Path | None = None) -> Any:
-    """``path`` as the reader should see it: relative to the project root (``../shared/...`` for a
-    folder beside it); non-paths and relative paths are returned as given."""
+    """``path`` as the reader should see it: relative to the project root when it lies in the project
+    or beside it (``../shared/...``); other absolute paths (``/usr/share/...``), relative paths and
+    non-paths are returned as given."""
     import os
 
     if not isinstance(path, str) or not os.path.isabs(path):
         return path
     from fashionbench.core.config import project_root
 
-    return os.path.relpath(path, root or project_root())
+    base = Path(root or project_root()).absolute()
+    if not Path(path).is_relative_to(base.parent) or len(base.parent.parts) < 2:
+        return path
+    return os.path.relpath(path, base)
 
 
 def card_table(card: Mapping[str, Any]) -> pd.DataFrame:
@@ -223,9 +230,11 @@ def plot_topk(metrics: pd.DataFrame, ks: Sequence[int] = (1, 5, 10, 20, 30, 40, 
     (``chance_top<k>``, the mean over the rows drawn) is the dotted grey line; the y axis fits the data."""
     shown = metrics
     if len(metrics) > max_lines:
-        shown = metrics.sort_values("mAP", ascending=False, kind="stable") if "mAP" in metrics else metrics
+        by_map = "mAP" in metrics
+        shown = metrics.sort_values("mAP", ascending=False, kind="stable") if by_map else metrics
         shown = shown.iloc[:max_lines]
-        title = f"{title or 'top-k accuracy'}: the {max_lines} best of {len(metrics)} rows by mAP"
+        title = (f"{title or 'top-k accuracy'}: " + (f"the {max_lines} best of {len(metrics)} rows by mAP" if by_map
+                                                      else f"the first {max_lines} of {len(metrics)} rows"))
     fig, ax = plt.subplots(figsize=(9, 4.2), layout="constrained")
     top = 0.0
     for i, (m, row) in enumerate(shown.iterrows()):

@@ -67,7 +67,10 @@ def plot_partitions(partitions: Sequence[str], h: int, w: int, title: str = "") 
     for ax in axes.ravel():
         ax.axis("off")
     for ax, (label, mask) in zip(axes.ravel(), panels):
-        ax.imshow(mask, cmap="Greys", vmin=0, vmax=1)
+        ax.axis("on")       # the frame shows the whole map, so a part's position reads at a glance
+        ax.imshow(mask, cmap="Blues", vmin=0, vmax=1.2)
+        ax.set_xticks([])
+        ax.set_yticks([])
         ax.set_title(label, fontsize=9)
     fig.suptitle(title or f"part masks on the {h}x{w} feature map", fontsize=9)
     fig.tight_layout()

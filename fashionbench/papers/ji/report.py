@@ -153,7 +153,7 @@ def ablation_table(per_query: Mapping[str, pd.DataFrame], *, base: str = "ji-con
             rec[f"Δ{_acc(m)} direction"] = "up" if lo > 0 else "down" if hi < 0 else "CI contains 0"
         rec["queries"] = n
         out.append(rec)
-    return pd.DataFrame(out).set_index("step") if out else pd.DataFrame()
+    return pd.DataFrame(out).set_index("step").rename_axis(None) if out else pd.DataFrame()
 
 
 def extra_sections(ctx: ReportContext) -> None:

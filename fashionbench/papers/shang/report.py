@@ -100,7 +100,7 @@ def routing_tables(metrics_dir: Path, per_query: Mapping[str, pd.DataFrame], *, 
         acc += [{"images": f"queries of {c}", "accuracy": st.get(f"router_query_accuracy/{c}"),
                  "misrouted": (st.get(f"n_queries/{c}", 0)
                                - st.get(f"query_confusion/{c}/{c}", st.get(f"n_queries/{c}", 0)))} for c in cats]
-        out["accuracy"] = pd.DataFrame(acc).set_index("images")
+        out["accuracy"] = pd.DataFrame(acc).set_index("images").rename_axis(None)
         conf = {t: {r: int(st.get(f"query_confusion/{t}/{r}", 0)) for r in cats} for t in cats}
         out["confusion"] = pd.DataFrame.from_dict(conf, orient="index").rename_axis("true \\ routed to")
     if fusion in per_query and oracle in per_query:
@@ -113,7 +113,7 @@ def routing_tables(metrics_dir: Path, per_query: Mapping[str, pd.DataFrame], *, 
             rows.append({"metric": label, f"{oracle} (oracle routing)": m[f"{col}_oracle"].mean(),
                          f"{fusion} (classifier routing)": m[f"{col}_routed"].mean(),
                          "cost of routing errors (oracle - routed) [95% CI]": f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}]"})
-        out["cost"] = pd.DataFrame(rows).set_index("metric")
+        out["cost"] = pd.DataFrame(rows).set_index("metric").rename_axis(None)
     return out
 
 
