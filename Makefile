@@ -29,8 +29,8 @@ install: $(STAMP)  ## create .venv and install fashionbench with its extras (EXT
 
 repro: $(STAMP)  ## run the whole pipeline (PROFILE=tiny|default|paper to switch profile)
 	@if [ -n "$(PROFILE)" ]; then $(BIN)/python -m fashionbench.cli set-profile $(PROFILE); fi
+	$(BIN)/python -m fashionbench.cli prune-lock   # first: a removed row's lock entries and outputs (stages read metrics/)
 	$(BIN)/dvc repro
-	$(BIN)/python -m fashionbench.cli prune-lock   # a removed row's lock entries and outputs
 
 test: $(STAMP)  ## the test suite, including an end-to-end `dvc repro` of the tiny profile
 	$(BIN)/python -m pytest -q -ra
