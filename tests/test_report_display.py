@@ -35,6 +35,8 @@ def test_numbers_print_as_a_reader_expects(value, text):
 def test_tables_print_integers_as_integers(display_defaults):
     html = pd.Series({"mAP": 0.572332, "n_queries": 791}, name="baseline").to_frame().to_html()
     assert ">791<" in html and "791.0" not in html and ">0.5723<" in html
+    long = pd.DataFrame({"value": ["ab" * 40]}).to_html()
+    assert "ab" * 40 in long and "..." not in long          # hashes are shown whole
     assert plt.rcParams["legend.fontsize"] >= 9 and plt.rcParams["xtick.labelsize"] >= 9
 
 
@@ -85,6 +87,7 @@ def test_metric_vs_chance_is_one_short_wide_table():
                                  "n_queries": 791}, "baseline")
     assert list(t.index) == ["baseline", "chance (random ranking)", "× chance"]
     assert list(t.columns) == ["mAP", "top1"] and t.loc["× chance", "mAP"] == 250.0
+    assert report.metric_vs_chance({"mAP": 0.0123, "chance_mAP": 0.002}, "x").loc["× chance", "mAP"] == 6.2
 
 
 def test_collapsible_folds_a_table():

@@ -238,7 +238,7 @@ def plot_view(view: pd.DataFrame, metric: str = "top10") -> Any:
             if pd.notna(v):
                 sig = "*" if lo.iat[i, j] > 0 or hi.iat[i, j] < 0 else ""
                 ax.text(j, i, f"{v:+.3f}{sig}", ha="center", va="center", fontsize=9)
-    fig.colorbar(im, ax=ax, label=f"{metric} difference to '{BASE}'")
+    fig.colorbar(im, ax=ax, label=f"{metric} change", shrink=0.6)
     ax.set_title(f"post-processing view: {metric} change per method and step (* = 95% CI excludes 0)", fontsize=9)
     fig.tight_layout()
     return fig

@@ -46,8 +46,9 @@ def _fmt_number(v: float) -> str:
 
 def use_display_defaults() -> None:
     """What every rendered page's notebook calls first: tables print integers as integers and other
-    floats with 4 decimals; plot text is at least 9 pt."""
+    floats with 4 decimals, text cells whole (no "..." truncation); plot text is at least 9 pt."""
     pd.set_option("display.float_format", _fmt_number)
+    pd.set_option("display.max_colwidth", None)     # hashes and commits whole, never "5d26b5..."
     plt.rcParams.update({"font.size": 10, "axes.titlesize": 10, "axes.labelsize": 10, "xtick.labelsize": 9,
                          "ytick.labelsize": 9, "legend.fontsize": 9, "legend.title_fontsize": 9,
                          "figure.titlesize": 10})

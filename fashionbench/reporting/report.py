@@ -72,13 +72,18 @@ def collapsible(summary: str, table: Any) -> Any:
     return HTML(f"<details><summary><b>{html.escape(summary)}</b></summary>{body}</details>")
 
 
+def _ratio(x: float) -> float:
+    """A multiple of chance as a reader wants it: whole from 10 up, one decimal below."""
+    return float(round(x)) if x >= 10 else round(x, 1)
+
+
 def metric_vs_chance(metrics: Mapping[str, Any], name: str) -> pd.DataFrame:
     """Row ``name``'s scores beside the chance level of a random ranking on the same gallery and their
     ratio, one column per metric (mAP, mAP@10, top-k): a short, wide table instead of ~20 lines."""
     keys = [k for k in ("mAP", "mAP@10", *(f"top{k}" for k in (1, 5, 10, 20, 30, 40, 50))) if k in metrics]
     ours = {k: float(metrics[k]) for k in keys}
     chance = {k: float(metrics[f"chance_{k}"]) for k in keys if f"chance_{k}" in metrics}
-    ratio = {k: round(ours[k] / chance[k], 1) if chance.get(k) else np.nan for k in chance}
+    ratio = {k: _ratio(ours[k] / chance[k]) if chance.get(k) else np.nan for k in chance}
     return pd.DataFrame([ours, chance, ratio], index=[name, "chance (random ranking)", "× chance"]).dropna(how="all")
 
 
