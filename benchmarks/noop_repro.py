@@ -2,7 +2,9 @@
 
 Run it after a complete `dvc repro` (so that nothing is out of date):
 
-    .venv/bin/python benchmarks/noop_repro.py --runs 3
+    .venv/bin/python benchmarks/noop_repro.py --runs 3 [--project DIR]
+
+It refuses a project whose `dvc status` is not clean (its `dvc repro` would run stages).
 
 It prints, for this project:
 - the wall time of `dvc repro` with nothing to do (median of ``--runs`` separate processes);
@@ -114,10 +116,19 @@ def report(name: str, cwd: Path, runs: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--project", type=Path, default=ROOT,
+                    help="the DVC project to time (default: the checkout holding this script)")
     args = ap.parse_args()
-    stages = n_stages(ROOT)
-    print(f"{stages} stages; params.yaml {len((ROOT / 'params.yaml').read_text().splitlines())} lines")
-    report("this project", ROOT, args.runs)
+    root = args.project.resolve()
+    # timing `dvc repro` of an out-of-date project would run the pipeline (and delete its outputs)
+    status = subprocess.run([str(Path(sys.executable).parent / "dvc"), "status", "--quiet"], cwd=root,
+                            env={**os.environ, "DVC_NO_ANALYTICS": "1"})
+    if status.returncode != 0:
+        raise SystemExit(f"{root}: `dvc status` is not clean, so `dvc repro` would not be a no-op; "
+                         "run `dvc repro` there first")
+    stages = n_stages(root)
+    print(f"{stages} stages; params.yaml {len((root / 'params.yaml').read_text().splitlines())} lines")
+    report("this project", root, args.runs)
     tmp = Path(tempfile.mkdtemp(prefix="noop-floor-"))
     try:
         report(f"synthetic, {stages} trivial stages", synthetic_project(stages, tmp / "p"), args.runs)
