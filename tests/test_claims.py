@@ -199,6 +199,44 @@ def test_component_is_judged_on_the_test_queries_of_its_own_category():
     assert sc.queries == {"part-bags": ["q0"]} and sc.n_gallery == 3 and sc.list_length == 50
 
 
+def test_the_training_table_and_the_claims_share_one_learned_rule(tmp_path):
+    """A row low against its validation chance (a small gallery) but over 5x its test chance is
+    not "did not learn" in the training table when the claims' rule says it learned, and a
+    component is judged on its own category's test queries there as in the claims."""
+    import json
+    from fashionbench.papers.claims import ComponentScope, learned_status
+    from fashionbench.papers.overview import training_table
+    from fashionbench.reporting.report import NOT_LEARNED, training_table as validation_table
+
+    curves = {"low-val": [0.038, 0.04], "good": [0.3, 0.5], "part-bags": [0.1, 0.12], "no-metrics": [0.01, 0.02]}
+    for row, vals in curves.items():
+        (tmp_path / row).mkdir()
+        (tmp_path / row / "history.json").write_text(json.dumps(
+            [{"epoch": i + 1, "seconds": 30, "val_mAP": v, "val_chance_mAP": 0.0138} for i, v in enumerate(vals)]))
+    mets = {"low-val": {"mAP": 0.012, "chance_mAP": 0.0019}, "good": {"mAP": 0.4, "chance_mAP": 0.0019},
+            "part-bags": {"mAP": 0.003, "chance_mAP": 0.0019}}   # part-bags: low on all queries
+    n = 40
+    pq = {"part-bags": pd.DataFrame({"query_id": [f"q{i}" for i in range(n)], "item_id": [f"i{i}" for i in range(n)],
+                                     "n_relevant": [2] * n, "AP": [0.3] * 10 + [0.0] * 30})}
+    own = ComponentScope({"part-bags": [f"q{i}" for i in range(10)]}, n_gallery=1000, list_length=100)
+    rows = list(curves)
+    status = learned_status(rows, mets, {r: json.loads((tmp_path / r / "history.json").read_text()) for r in rows},
+                            per_query=pq, scope=own)
+    assert status["low-val"] is None and status["good"] is None and status["part-bags"] is None
+    assert status["no-metrics"] == "no-metrics did not learn (validation mAP 0.0200, chance 0.0138)"
+    table = training_table(rows, tmp_path, status)
+    assert table.loc["low-val", "status"] == "plateau"            # 2.9x validation chance, 6.3x test chance
+    assert table.loc["low-val", "val x chance"] == pytest.approx(2.9)
+    assert table.loc["good", "status"] == "STILL IMPROVING"
+    assert table.loc["part-bags", "status"] == "STILL IMPROVING"  # learned on its own category's queries
+    assert table.loc["no-metrics", "status"] == NOT_LEARNED
+    # without the claims' rule the table falls back on the validation ratio
+    assert validation_table(rows, tmp_path).loc["low-val", "status"] == NOT_LEARNED
+    wrong = ComponentScope({"part-bags": [f"q{i}" for i in range(10, 40)]}, n_gallery=1000, list_length=100)
+    assert learned_status(["part-bags"], mets, {}, per_query=pq, scope=wrong)["part-bags"].startswith(
+        "part-bags did not learn (mAP 0.0000 on its own category's 30 queries")
+
+
 def _seeded(diffs_a: list[float]) -> tuple[dict, dict]:
     """Arms a and b over 3 training seeds (0, 1, 2): a = b + diffs_a[seed], b the same each seed."""
     pq, reps = {}, {"a": {0: "a"}, "b": {0: "b"}}

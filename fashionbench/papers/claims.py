@@ -341,6 +341,18 @@ def not_learned(row: str, metrics: Mapping[str, Mapping], histories: Mapping[str
     return None
 
 
+def learned_status(rows: Sequence[str], metrics: Any, histories: Mapping[str, list] | None = None, *,
+                   per_query: Mapping[str, pd.DataFrame] | None = None,
+                   scope: ComponentScope | None = None) -> dict[str, str | None]:
+    """``{row: reason or None}``: the one "did not learn" rule, as the claims apply it
+    (:func:`not_learned`), for the tables of the reports. A row trained on a category subset
+    (in ``scope``) is judged as a component, on its own category's test queries; any other row on
+    its test mAP (metrics file), or on its last validation mAP where it has no metrics file."""
+    mets = _metrics_of(metrics)
+    return {r: not_learned(r, mets, histories, component=scope is not None and r in scope.queries,
+                           per_query=per_query, scope=scope) for r in rows}
+
+
 def _ap50_comparisons(spec: ClaimSpec, detection: Mapping[str, float] | None) -> tuple[list[dict], str]:
     """The per-step comparisons of an ``ap50`` claim (ji-1), or a reason why it is untested."""
     ks = sorted(int(k[len("ap50_wbf_"):]) for k in (detection or {})

@@ -9,6 +9,8 @@ paper page carries the anchor ``#<claim id>``, so the comparison's claims table 
 from __future__ import annotations
 
 import html
+import json
+from pathlib import Path
 from urllib.parse import quote
 from typing import Any, Mapping, Sequence
 
@@ -56,6 +58,35 @@ def claims_html(results: Sequence[ClaimResult], *, link: bool = True, anchors: b
     # left-aligned, top-aligned cells: the pages' stylesheet (fashionbench.reporting.render.STYLE)
     return (f"<p>{len(results)} claims: {summary}.</p>"
             f'<table class="claims" style="border-collapse:collapse">{head}{"".join(rows)}</table>')
+
+
+def training_table(names: Sequence[str], models_dir: Path, not_learned: Mapping[str, str | None]) -> pd.DataFrame:
+    """The paper pages' training table (:func:`fashionbench.reporting.report.training_table`) with
+    the "did not learn" status of the rule the claims use (``not_learned``, from
+    :func:`fashionbench.papers.claims.learned_status`: test mAP against the test chance level, a
+    per-category model on its own category's test queries) instead of the validation ratio, so a
+    table and a verdict never disagree about one row. A column "val x chance" keeps the
+    validation ratio in sight (its gallery, the held-out items, is far smaller than the test one)."""
+    from fashionbench.reporting.report import NOT_LEARNED, still_improving
+    from fashionbench.reporting.report import training_table as validation_table
+
+    table = validation_table(names, models_dir)
+    if table.empty or "status" not in table:
+        return table
+    ratio, status = [], []
+    for row in table.index:
+        h = json.loads((Path(models_dir) / row / "history.json").read_text())
+        if not h or "val_mAP" not in h[-1]:
+            ratio.append(np.nan)
+            status.append(table.at[row, "status"])
+            continue
+        chance = float(h[-1]["val_chance_mAP"])
+        ratio.append(round(float(h[-1]["val_mAP"]) / chance, 1) if chance > 0 else np.nan)
+        status.append(table.at[row, "status"] if row not in not_learned else NOT_LEARNED if not_learned[row]
+                      else "STILL IMPROVING" if still_improving(h) else "plateau")
+    table.insert(list(table.columns).index("status"), "val x chance", ratio)
+    table["status"] = status
+    return table
 
 
 def component_rows(params: Mapping[str, Any], names: Sequence[str]) -> list[str]:
