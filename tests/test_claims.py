@@ -199,6 +199,17 @@ def test_component_is_judged_on_the_test_queries_of_its_own_category():
     assert sc.queries == {"part-bags": ["q0"]} and sc.n_gallery == 3 and sc.list_length == 50
 
 
+def test_a_verdict_names_the_rows_it_rests_on_that_were_still_improving():
+    pq = {"a": _pq(BASE + 0.3), "b": _pq(BASE), "part-1": _pq(BASE)}
+    spec = [ClaimSpec("x-1", "x", "t", "AP", (Comparison("a", "b"),), rests_on=("part-*",))]
+    rising = [{"val_mAP": 0.2, "val_chance_mAP": 0.005}, {"val_mAP": 0.3, "val_chance_mAP": 0.005}]
+    flat = [{"val_mAP": 0.3, "val_chance_mAP": 0.005}, {"val_mAP": 0.301, "val_chance_mAP": 0.005}]
+    r = evaluate_claims(pq, spec, histories={"a": flat, "b": rising, "part-1": rising})[0]
+    assert r.verdict == "holds" and r.still_improving == ["b", "part-1"]
+    assert evaluate_claims(pq, spec, histories={"a": flat, "b": flat})[0].still_improving == []
+    assert evaluate_claims(pq, spec)[0].still_improving == []
+
+
 def test_the_training_table_and_the_claims_share_one_learned_rule(tmp_path):
     """A row low against its validation chance (a small gallery) but over 5x its test chance is
     not "did not learn" in the training table when the claims' rule says it learned, and a

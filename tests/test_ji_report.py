@@ -39,6 +39,20 @@ def test_concat_table_gain_is_the_paired_difference_to_the_best_single():
     assert "m4" in t.loc["ji-single-a", "Acc@10 (quoted from ji)"] and t.loc["ji-single-b", "Acc@10 (quoted from ji)"] == ""
 
 
+def test_best_single_is_the_one_claim_ji2_compares_with():
+    """With a validation curve for every single, the best single is chosen by validation mAP (as the
+    claims choose it), not by the test Acc@10 the table then reports; the gain row says which."""
+    hist = {"ji-single-a": [{"val_mAP": 0.2}], "ji-single-b": [{"val_mAP": 0.3}]}
+    rows = {"ji-single-a": A, "ji-single-b": B, "ji-concat": C}
+    assert ji_report.best_single(rows, histories=hist) == "ji-single-b"     # A has the higher test Acc@10
+    assert ji_report.best_single(rows, histories={"ji-single-a": [{"val_mAP": 0.2}]}) == "ji-single-a"
+    t = ji_report.concat_table(rows, n_boot=200, seed=1, histories=hist)
+    d, lo, hi = paired_bootstrap_diff(C["top10"], B["top10"], n_boot=200, seed=1)
+    assert t.loc["gain over the best single", "Acc@10"] == f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}]"
+    assert "ji-concat − ji-single-b (best single by validation mAP" in t.loc["gain over the best single", "kind"]
+    assert "by test Acc@10" in ji_report.concat_table(rows, n_boot=200).loc["gain over the best single", "kind"]
+
+
 def test_concat_table_aligns_queries_by_id():
     shuffled = C.iloc[::-1].reset_index(drop=True)
     t1 = ji_report.concat_table({"ji-single-a": A, "ji-concat": C}, n_boot=200)

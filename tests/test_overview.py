@@ -27,6 +27,28 @@ def test_claims_table_links_each_claim_to_its_paper_anchor():
     assert "<tr id='shang-1'>" in page and "href" not in page
 
 
+def test_a_claims_note_shows_its_code_spans_as_code_and_stays_escaped():
+    res = [ClaimResult("ji-1", "ji", "t", "unclear", "ap50", [DETAIL], note="in the order of `detectors:` (a<b)")]
+    out = claims_html(res)
+    assert "in the order of <code>detectors:</code> (a&lt;b)" in out and "`" not in out
+    odd = claims_html([ClaimResult("ji-1", "ji", "t", "unclear", "ap50", [DETAIL], note="one ` tick")])
+    assert "one ` tick" in odd and "<code>" not in odd
+
+
+def test_claims_table_names_the_metric_the_seeds_and_rows_still_improving():
+    seeded = {**DETAIL, "diff": 0.098, "seeds": 3, "seed_list": [0, 1, 2], "seed_diffs": [0.098, -0.090, -0.110],
+              "seed_mean_diff": -0.034, "seed_sd": 0.114, "verdict": "unclear",
+              "seed_rule": "|difference| 0.0980 <= 2 x seed spread 0.1140 (3 seeds): holds -> unclear"}
+    res = [ClaimResult("zhan-1", "zhan", "ImageNet beats random", "unclear", "triplet_accuracy", [seeded],
+                       still_improving=["x", "y"])]
+    out = claims_html(res)
+    assert "<p>1 claim: 1 unclear.</p>" in out and "metric: validation triplet accuracy" in out
+    assert "training seeds 0, 1, 2: differences +0.098, -0.090, -0.110; mean -0.034, sd 0.114; |+0.098| ≤ 2 × sd: unclear" in out
+    assert "still improving at the last epoch (validation mAP): x, y" in out
+    plain = claims_html([ClaimResult("a-1", "a", "t", "holds", "AP", [DETAIL])])
+    assert "metric: mAP" in plain and "seeds" not in plain and "caveat" not in plain
+
+
 def test_leaderboard_sorts_systems_and_sets_components_apart():
     names = ["base", "m-c", "m-s", "clf", "f", "base-crop-union"]
     maps = [0.3, 0.1, 0.05, 0.2, 0.4, 0.25]
@@ -36,10 +58,27 @@ def test_leaderboard_sorts_systems_and_sets_components_apart():
     pq = {n: pd.DataFrame({"query_id": [f"q{i}" for i in range(40)], "item_id": [f"i{i // 2}" for i in range(40)],
                            "AP": np.clip(rng.normal(v, 0.05, 40), 0, 1)}) for n, v in zip(names, maps)}
     assert component_rows(PARAMS, names) == ["m-c", "m-s", "clf", "base-crop-union"]
+    assert component_rows(PARAMS, names + ["o"]) == ["m-c", "m-s", "clf", "base-crop-union", "o"]  # oracle router
     systems, comps = leaderboard(metrics, pq, PARAMS, n_boot=50)
     assert list(systems.index) == ["f", "base"] and list(systems["rank"]) == [1, 2]
     assert list(comps.index) == ["base-crop-union", "clf", "m-c", "m-s"]
     assert systems.loc["f", "x chance"] == 200 and systems.loc["f", "mAP 95% CI"].startswith("[")
+    near = metrics.assign(mAP=[0.014, 0.1, 0.05, 0.2, 0.04, 0.25])   # base 7x chance, f 20x
+    board = leaderboard(near, pq, PARAMS, n_boot=20)[0]
+    assert board.loc["base", "status"] == "learned, near chance (< 10x)" and board.loc["f", "status"] == "learned"
+
+
+def test_query_crop_note_names_each_rows_crop_and_the_oracle():
+    from fashionbench.papers.overview import query_crop_note
+
+    params = {"profile": "p", "profiles": {"p": {}}, "fusions": {"f": {"kind": "route"}},
+              "methods": {"a": {"crop": "given"}, "b": {"crop": "given"}, "u": {"crop": "union"}}}
+    note = query_crop_note(params, ["a", "b", "u", "f"])
+    assert note.startswith("Query crops: the dataset's given box for the trained rows, except the union box")
+    assert "for `u`" in note and "`a`" not in note and "oracles" in note
+    only = query_crop_note({**params, "methods": {"d": {"crop": "detected"}}}, ["d"])
+    assert only.startswith("Query crops: the detector's box") and "oracle" not in only
+    assert query_crop_note(params, ["f"]) == ""
 
 
 def test_nav_links_every_page_and_marks_the_current_one():

@@ -139,3 +139,17 @@ def test_embed_saves_category_predictions_of_a_classifier(tiny_dataset):
                          manifest, tiny_dataset, query_crop="given", gallery_crop="given", size=16, name="m",
                          params={}, category_vocab=vocab, progress=False)
     assert not plain.extra
+
+
+def test_training_cost_table_totals_the_time_and_leaves_the_rest_blank(tmp_path):
+    import json
+    from fashionbench.papers.shang.report import training_cost_table
+
+    for name, secs in (("shang-a", [10.0, 20.0]), ("shang-b", [5.0, 5.5])):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "history.json").write_text(json.dumps(
+            [{"epoch": i + 1, "seconds": s, "images_per_s": 100.0, "loss": 1.0 / (i + 1)} for i, s in enumerate(secs)]))
+    t = training_cost_table(["shang-a", "shang-b", "baseline"], tmp_path)
+    assert list(t.index) == ["shang-a", "shang-b", "total"]
+    assert t.loc["total", "train seconds"] == 40.5 and t.loc["shang-a", "epochs"] == 2
+    assert t.loc["total", "epochs"] == t.loc["total", "final loss"] == "—"

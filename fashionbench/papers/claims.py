@@ -101,7 +101,14 @@ class ClaimResult:
     details: list[dict] = field(default_factory=list)
     reason: str = ""
     note: str = ""
+    #: rows the verdict rests on (arms, and the components of ``rests_on``) whose validation mAP was
+    #: still rising at their last epoch: more training could change the verdict
+    still_improving: list[str] = field(default_factory=list)
 
+
+#: how each claim metric is named in the reports
+METRIC_NAMES = {"AP": "mAP", "ap50": "detection AP50", "top1": "Acc@1 (top-1)", "top10": "Acc@10 (top-10)",
+                "top20": "top-20 accuracy", "triplet_accuracy": "validation triplet accuracy"}
 
 #: sub-stream of the run's seed that splits the test query items for glob selection
 SELECTION_STREAM = 0xC1A1
@@ -353,6 +360,16 @@ def learned_status(rows: Sequence[str], metrics: Any, histories: Mapping[str, li
                            per_query=per_query, scope=scope) for r in rows}
 
 
+def still_improving_rows(rows: Sequence[str], histories: Mapping[str, list] | None) -> list[str]:
+    """The ``rows`` whose validation curve (``histories``) still rose at the last epoch
+    (:func:`fashionbench.reporting.report.still_improving`), in the given order."""
+    if not histories:
+        return []
+    from fashionbench.reporting.report import still_improving
+
+    return [r for r in rows if histories.get(r) and still_improving(histories[r])]
+
+
 def _ap50_comparisons(spec: ClaimSpec, detection: Mapping[str, float] | None) -> tuple[list[dict], str]:
     """The per-step comparisons of an ``ap50`` claim (ji-1), or a reason why it is untested."""
     ks = sorted(int(k[len("ap50_wbf_"):]) for k in (detection or {})
@@ -459,10 +476,11 @@ def evaluate_claims(per_query: Mapping[str, pd.DataFrame], specs: Sequence[Claim
             res.reason = ("methods not in this run: " + ", ".join(sorted(set(missing)))
                           + (f" (needs {spec.needs})" if spec.needs else ""))
             continue
+        arms = sorted({d[s] for d in res.details for s in ("a", "b")})
+        known = sorted(set(mets) | set(histories or {}) | set(per_query))
+        parts = [m for g in spec.rests_on for m in known if fnmatch.fnmatchcase(m, g) and m not in arms]
+        res.still_improving = still_improving_rows(arms + parts, histories)
         if mets or histories:
-            arms = sorted({d[s] for d in res.details for s in ("a", "b")})
-            known = sorted(set(mets) | set(histories or {}) | set(per_query))
-            parts = [m for g in spec.rests_on for m in known if fnmatch.fnmatchcase(m, g) and m not in arms]
             failed = [r for r in [not_learned(x, mets, histories) for x in arms]
                       + [not_learned(x, mets, histories, component=True, per_query=per_query, scope=scope)
                          for x in parts] if r]

@@ -17,7 +17,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from fashionbench.papers.claims import HOLDS, NOT_HOLD, UNCLEAR, UNTESTED, VERDICT_COLOURS, ClaimResult
+from fashionbench.papers.claims import (HOLDS, METRIC_NAMES, NOT_HOLD, UNCLEAR, UNTESTED, VERDICT_COLOURS,
+                                        ClaimResult)
 from fashionbench.reporting.links import COMPARISON_PAGE, method_nav, method_page, nav, page_of  # noqa: F401 (re-exported)
 
 
@@ -25,38 +26,57 @@ def _effect(d: Mapping[str, Any]) -> str:
     rel = {"gt": "&gt;", "not_gt": "gain &lt;", "neutral": "≈"}[d["kind"]]
     margin = f" {d['margin']:g}" if d["kind"] != "gt" and d.get("margin") else ""
     return (f"{html.escape(str(d['a']))} {rel}{margin} {html.escape(str(d['b']))}: "
-            f"<b>{d['diff']:+.3f}</b> [{d['adj_low']:+.3f}, {d['adj_high']:+.3f}]{_seeds(d)} → {d['verdict']}"
+            f"<b>{d['diff']:+.3f}</b> [{d['adj_low']:+.3f}, {d['adj_high']:+.3f}] → {d['verdict']}{_seeds(d)}"
             + (f"<br><small>{html.escape(d['selection'])}</small>" if d.get("selection") else ""))
 
 
 def _seeds(d: Mapping[str, Any]) -> str:
-    """' (3 seeds: difference sd 0.004)' where the seed spread was measured, '' otherwise."""
+    """Where the seed spread was measured: every seed's difference, their mean and sd, and the rule
+    (the verdict needs |this run's difference| > 2 x sd); '' otherwise."""
     if d.get("seeds", 1) < 3:
         return ""
-    rule = " ≤ 2 × spread" if d.get("seed_rule") else ""
-    return f" ({d['seeds']} seeds: difference sd {d['seed_sd']:.3f}{rule})"
+    per = ", ".join(f"{x:+.3f}" for x in d.get("seed_diffs", []))
+    seeds = ", ".join(str(s) for s in d.get("seed_list", []))
+    test = (f"|{d['diff']:+.3f}| ≤ 2 × sd: unclear" if d.get("seed_rule")
+            else f"|{d['diff']:+.3f}| {'>' if abs(d['diff']) > 2 * d['seed_sd'] else '≤'} 2 × sd")
+    return (f"<br><small>training seeds {seeds}: differences {per}; mean {d['seed_mean_diff']:+.3f}, "
+            f"sd {d['seed_sd']:.3f}; {test}</small>")
+
+
+def _inline_code(text: str) -> str:
+    """``text`` HTML-escaped, with its markdown `code` spans as <code> (a claim's note is markdown)."""
+    parts = html.escape(text).split("`")
+    if len(parts) % 2 == 0:  # an unpaired backtick: leave the text as it is
+        return html.escape(text)
+    return "".join(f"<code>{s}</code>" if i % 2 else s for i, s in enumerate(parts))
 
 
 def claims_html(results: Sequence[ClaimResult], *, link: bool = True, anchors: bool = False) -> str:
     """The claims as one compact HTML table: id (linked to its paper page's anchor when ``link``),
-    the claim, the verdict (coloured), per comparison the difference with its Holm-adjusted 95% CI,
-    and where our test departs from the paper. ``anchors`` gives each row ``id=<claim id>``."""
+    the claim and its metric, the verdict (coloured), per comparison the difference with its adjusted
+    95% CI (and the seeds' differences where measured), a caveat naming the rows still improving at
+    their last epoch, and where our test departs from the paper. ``anchors`` gives each row ``id=<claim id>``."""
     rows = []
     for r in results:
         cid = html.escape(r.id)
         ident = f'<a href="{page_of(r.paper)}#{cid}">{cid}</a>' if link else cid
         evidence = "<br>".join(_effect(d) for d in r.details) if r.details else html.escape(r.reason or "—")
+        if r.details and r.still_improving:
+            evidence += ("<br><small><b>caveat:</b> still improving at the last epoch (validation mAP): "
+                         f"{html.escape(', '.join(r.still_improving))}; more training could change this</small>")
+        metric = METRIC_NAMES.get(r.metric, r.metric)
         colour = VERDICT_COLOURS.get(r.verdict, "")
         rows.append(f'<tr{f" id={cid!r}" if anchors else ""}><td style="white-space:nowrap">{ident}</td>'
-                    f"<td>{html.escape(r.text)}</td>"
+                    f"<td>{html.escape(r.text)}<br><small>metric: {html.escape(metric)}</small></td>"
                     f'<td style="background:{colour};font-weight:bold;white-space:nowrap">{html.escape(r.verdict)}</td>'
-                    f"<td>{evidence}</td><td style=\"font-size:85%\">{html.escape(r.note or '—')}</td></tr>")
+                    f"<td>{evidence}</td><td style=\"font-size:85%\">{_inline_code(r.note or '—')}</td></tr>")
     counts = {v: sum(r.verdict == v for r in results) for v in (HOLDS, NOT_HOLD, UNCLEAR, UNTESTED)}
     summary = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
     head = ("<tr><th>claim</th><th>what the paper says</th><th>verdict</th>"
-            "<th>effect: difference [Holm-adjusted 95% CI]</th><th>where our test departs from the paper</th></tr>")
+            "<th>effect: difference [95% CI, Holm-adjusted; Bonferroni for 'gain &lt;' and '≈']</th>"
+            "<th>where our test departs from the paper</th></tr>")
     # left-aligned, top-aligned cells: the pages' stylesheet (fashionbench.reporting.render.STYLE)
-    return (f"<p>{len(results)} claims: {summary}.</p>"
+    return (f"<p>{len(results)} claim{'s' if len(results) != 1 else ''}: {summary}.</p>"
             f'<table class="claims" style="border-collapse:collapse">{head}{"".join(rows)}</table>')
 
 
@@ -86,29 +106,61 @@ def training_table(names: Sequence[str], models_dir: Path, not_learned: Mapping[
                       else "STILL IMPROVING" if still_improving(h) else "plateau")
     table.insert(list(table.columns).index("status"), "val x chance", ratio)
     table["status"] = status
+    table["train min"] = [f"{v:.1f}" for v in table["train min"]]  # not the pages' 4 decimals
     return table
 
 
 def component_rows(params: Mapping[str, Any], names: Sequence[str]) -> list[str]:
-    """Rows that are parts of a system rather than systems: the models and router of ``route``
-    fusions (shang's per-category models and classifier) and the crop-comparison views
+    """Rows that are parts of a system or diagnostics rather than systems: the models and router of
+    ``route`` fusions (shang's per-category models and classifier), a fusion routed by the true
+    category (``router: oracle``: an upper bound no real system has) and the crop-comparison views
     (``<model>-crop-<mode>``)."""
     parts: set[str] = set()
-    for row in (params.get("fusions") or {}).values():
+    for name, row in (params.get("fusions") or {}).items():
         if row.get("kind") == "route":
             for models in (row.get("routes") or {}).values():
                 parts.update(models)
-            if row.get("router") not in (None, "oracle"):
+            if row.get("router") == "oracle":
+                parts.add(name)
+            elif row.get("router") is not None:
                 parts.add(row["router"])
     crop = params.get("crop_eval") or {}
     views = {f"{crop.get('model')}-crop-{c}" for c in crop.get("crops", [])} if crop else set()
     return [n for n in names if n in parts or n in views]
 
 
+def query_crop_note(params: Mapping[str, Any], names: Sequence[str]) -> str:
+    """One sentence naming which query crop the rows ``names`` use (``crop``/``query_crop`` of their
+    settings; fusions and re-ranks take their input rows' crops and are left out): the given box is
+    an oracle a deployed system replaces by a detector's box."""
+    from fashionbench.core import config
+
+    by_crop: dict[str, list[str]] = {}
+    for n in names:
+        if n in (params.get("methods") or {}):
+            by_crop.setdefault(config.row_crops(config.method_settings(params, n))[1], []).append(n)
+    if not by_crop:
+        return ""
+    words = {"given": "the dataset's given box", "gt": "the ground-truth box", "union": "the union box (given box and every confident detected box, shang's eq. 1)",
+             "detected": "the detector's box", "fused": "the WBF-fused detector box", "full": "the whole image"}
+    main = max(by_crop, key=lambda c: len(by_crop[c]))
+    rest = "; ".join(f"{words.get(c, c)} for {', '.join(f'`{n}`' for n in rows)}"
+                     for c, rows in by_crop.items() if c != main)
+    oracle = (" (the given and ground-truth boxes, and a union containing them, are oracles: a deployed system "
+              "crops a consumer photo with a detector alone)") if set(by_crop) & {"given", "gt", "union"} else ""
+    return (f"Query crops: {words.get(main, main)} for the trained rows" + (f", except {rest}" if rest else "")
+            + f"{oracle}; fusions and re-ranks use their input rows' crops.")
+
+
+#: a row that learned (>= 5x chance mAP) but under this multiple of it is marked "near chance"
+NEAR_CHANCE = 10
+
+
 def leaderboard(metrics: pd.DataFrame, per_query: Mapping[str, pd.DataFrame], params: Mapping[str, Any], *,
                 n_boot: int = 1000, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(systems, components): one row per evaluated row, sorted by mAP, with its 95% CI (bootstrap
-    over query items), top-1, top-10, the chance mAP, mAP / chance and the learned status."""
+    over query items), top-1, top-10, the chance mAP, mAP / chance and the learned status (a row
+    under :data:`NEAR_CHANCE` x chance is marked near chance)."""
     from fashionbench.core.stats import paired_cluster_bootstrap_diff
 
     rows = []
@@ -127,6 +179,8 @@ def leaderboard(metrics: pd.DataFrame, per_query: Mapping[str, pd.DataFrame], pa
             rec["chance mAP"] = float(m["chance_mAP"])
             rec["x chance"] = int(round(float(m["mAP"]) / float(m["chance_mAP"])))
         rec["status"] = m.get("status", "")
+        if rec["status"] == "learned" and rec.get("x chance", NEAR_CHANCE) < NEAR_CHANCE:
+            rec["status"] = f"learned, near chance (< {NEAR_CHANCE}x)"
         rows.append(rec)
     df = pd.DataFrame(rows)
     if df.empty:

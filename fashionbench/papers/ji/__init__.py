@@ -52,7 +52,7 @@ PAPER = Paper(
               "top10", (Comparison("ji-pcaw", "ji-concat", "not_gt", margin=0.01),
                         Comparison("ji-qe", "ji-concat", "not_gt", margin=0.01),
                         Comparison("ji-dba", "ji-concat", "neutral", margin=0.01)),
-              note="'does not help' holds when the Holm CI of the gain stays under +0.01 Acc@10 (one point); "
+              note="'does not help' holds when the Bonferroni CI of the gain stays under +0.01 Acc@10 (one point); "
                    "'about neutral' when it lies within +/-0.01"),
     ClaimSpec("ji-4", "ji", "k-reciprocal re-ranking raises Acc@10 a little",
               "top10", (Comparison("ji-kreciprocal", "ji-single-gem-mac"),),

@@ -5,7 +5,8 @@ from __future__ import annotations
 from fashionbench.papers.base import ClaimSpec, Comparison, Paper, PaperTable, TableRow
 
 #: park's Table 1-2 rows with backbones that params.yaml does not run (note shown in the report)
-_PARK_NOT_RUN = "backbone not run here (default time budget; params.yaml has ResNet rows only)"
+_PARK_NOT_RUN = ("backbone not run here (default time budget: our park rows are EfficientNet-Lite0 stand-ins "
+                 "for its ResNet-50 rows)")
 
 PAPER = Paper(
     "park", "Study on Fashion Image Retrieval Methods for Efficient Fashion Visual Search",

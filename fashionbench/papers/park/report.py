@@ -161,5 +161,6 @@ def extra_sections(ctx: ReportContext) -> None:
     display(Markdown("### park: the claim's comparisons at every k (Figures 3-4)\n"
                      "Paired bootstrap over queries of the top-k accuracy difference; claim park-1 is decided on top-20."))
     with pd.option_context('display.max_colwidth', None):
-        display(topk_difference_table(ctx.per_query, [("park-oc-is", "park-oc"), ("park-oc", "park-oc-os")],
-                                      n_boot=ctx.n_boot, seed=ctx.seed).round(4))
+        table = topk_difference_table(ctx.per_query, [("park-oc-is", "park-oc"), ("park-oc", "park-oc-os")],
+                                      n_boot=ctx.n_boot, seed=ctx.seed)
+        display(table.style.hide(axis="index").format(precision=4) if len(table) else table)

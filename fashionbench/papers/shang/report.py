@@ -131,9 +131,10 @@ def training_cost_table(methods: Sequence[str], models_dir: Path) -> pd.DataFram
             rows[m] = {"epochs": int(h["epoch"].max()), "train seconds": round(float(h["seconds"].sum()), 1),
                        "images / s": round(float(h["images_per_s"].mean()), 1), "final loss": round(float(h["loss"].iloc[-1]), 4)}
     df = pd.DataFrame.from_dict(rows, orient="index")
-    if len(df):
-        df.loc["total"] = {"epochs": np.nan, "train seconds": round(float(df["train seconds"].sum()), 1),
-                           "images / s": np.nan, "final loss": np.nan}
+    if len(df):  # the total row has only a time: its other cells are dashes, not NaN
+        total = round(float(df["train seconds"].sum()), 1)
+        df = df.astype(object)
+        df.loc["total"] = {"epochs": "—", "train seconds": total, "images / s": "—", "final loss": "—"}
     return df
 
 
