@@ -14,19 +14,31 @@ import sys
 from pathlib import Path
 
 from fashionbench.core.atomic import write_text
-from fashionbench.core.config import load_params, project_root
+from fashionbench.core.config import project_root
 from fashionbench.core.errors import ConfigError
 
 _PROFILE_LINE = re.compile(r"^profile:[^\n#]*", re.M)
 
 
 def set_profile(name: str, params_file: Path | None = None) -> None:
-    """Set ``profile:`` in params.yaml (keeping its comments); unknown names are an error."""
-    path = params_file or project_root() / "params.yaml"
-    params = load_params(path)
-    if name not in params["profiles"]:
-        raise ConfigError(f"profile: unknown profile {name!r}; defined in {path}: {sorted(params['profiles'])}")
-    text = path.read_text(encoding="utf-8")
+    """Set ``profile:`` in params.yaml (keeping its comments); a name not under ``profiles:`` is an
+    error. Only the ``profiles:`` mapping is read, so a file whose current ``profile:`` is invalid
+    can be repaired with this command."""
+    import yaml
+
+    path = Path(params_file or project_root() / "params.yaml")
+    try:
+        text = path.read_text(encoding="utf-8")
+        raw = yaml.safe_load(text)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: params file not found") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+    profiles = raw.get("profiles") if isinstance(raw, dict) else None
+    if not isinstance(profiles, dict) or not profiles:
+        raise ConfigError(f"{path}: no 'profiles:' mapping to choose a profile from")
+    if name not in profiles:
+        raise ConfigError(f"{path}: profile: unknown profile {name!r}; defined under 'profiles:': {sorted(profiles)}")
     new, n = _PROFILE_LINE.subn(f"profile: {name}            ", text, count=1)
     if n != 1:
         raise ConfigError(f"{path}: no top-level 'profile:' line to change")

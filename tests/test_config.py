@@ -59,6 +59,22 @@ def test_set_profile_keeps_comments(tmp_path):
     assert yaml.safe_load(f.read_text())["profile"] == "tiny"
 
 
+def test_set_profile_repairs_a_file_whose_profile_is_invalid(tmp_path):
+    """Issue 14: set-profile reads only `profiles:`, so it can fix a bad `profile:` line; a file with
+    nothing to choose from is named in the error."""
+    f = tmp_path / "params.yaml"
+    f.write_text((ROOT / "params.yaml").read_text().replace("\nprofile: default", "\nprofile: bogus", 1))
+    assert yaml.safe_load(f.read_text())["profile"] == "bogus"
+    set_profile("default", f)
+    assert yaml.safe_load(f.read_text())["profile"] == "default"
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    with pytest.raises(ConfigError, match=r"empty.yaml: no 'profiles:' mapping"):
+        set_profile("tiny", empty)
+    with pytest.raises(ConfigError, match=r"missing.yaml: params file not found"):
+        set_profile("tiny", tmp_path / "missing.yaml")
+
+
 def test_missing_key(tmp_path):
     (tmp_path / "params.yaml").write_text("seed: 0\n")
     with pytest.raises(ConfigError, match="missing top-level key 'profile'"):
