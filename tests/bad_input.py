@@ -23,8 +23,9 @@ def expect(fn: Callable[[], Any], exc: type[BaseException], *names: str) -> None
 
 
 def known_gap(why: str, raises: tuple[type[BaseException], ...] = ()) -> pytest.MarkDecorator:
-    """A bad input that does not yet give a clear error (strict xfail: it must keep failing). The
-    failure must be the gap itself: no error at all, a message that names nothing, or one of
-    ``raises`` (the raw error given today), never a slip in the test."""
+    """A bad input that does not yet give a clear error (strict xfail: it must keep failing). Only the
+    gap's own failures count: no error at all, a message that does not name what it must (both
+    AssertionError-like), or one of ``raises`` (the raw error given today); any other error, such as
+    a slip in the test's setup, fails the test."""
     return pytest.mark.xfail(strict=True, reason=f"known gap (hardening issue): {why}",
                              raises=(pytest.fail.Exception, AssertionError, *raises))

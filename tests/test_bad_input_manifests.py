@@ -81,7 +81,7 @@ def test_a_box_outside_the_given_image_size_is_named(root):
 def test_a_symlink_out_of_the_root_is_refused(root):
     os.symlink("/etc/passwd", root / "img" / "evil.jpg")
     path = write(root, rows(path=(1, "img/evil.jpg")))
-    expect(lambda: read_manifest(path, check_files=True), ContractError, "uid='u1'", "outside")
+    expect(lambda: read_manifest(path, check_files=True), ContractError, "uid='u1'")
 
 
 @known_gap("paths are not normalised: img/./0.jpg and img/0.jpg pass as two images")

@@ -45,7 +45,8 @@ def test_best_single_is_the_one_claim_ji2_compares_with():
     hist = {"ji-single-a": [{"val_mAP": 0.2}], "ji-single-b": [{"val_mAP": 0.3}]}
     rows = {"ji-single-a": A, "ji-single-b": B, "ji-concat": C}
     assert ji_report.best_single(rows, histories=hist) == "ji-single-b"     # A has the higher test Acc@10
-    assert ji_report.best_single(rows, histories={"ji-single-a": [{"val_mAP": 0.2}]}) == "ji-single-a"
+    # a single without a curve: the fallback, the higher test Acc@10 (a), not the one with a curve (b)
+    assert ji_report.best_single(rows, histories={"ji-single-b": [{"val_mAP": 0.3}]}) == "ji-single-a"
     t = ji_report.concat_table(rows, n_boot=200, seed=1, histories=hist)
     d, lo, hi = paired_bootstrap_diff(C["top10"], B["top10"], n_boot=200, seed=1)
     assert t.loc["gain over the best single", "Acc@10"] == f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}]"

@@ -43,7 +43,8 @@ def test_claims_table_names_the_metric_the_seeds_and_rows_still_improving():
                        still_improving=["x", "y"])]
     out = claims_html(res)
     assert "<p>1 claim: 1 unclear.</p>" in out and "metric: validation triplet accuracy" in out
-    assert "training seeds 0, 1, 2: differences +0.098, -0.090, -0.110; mean -0.034, sd 0.114; |+0.098| ≤ 2 × sd: unclear" in out
+    assert ("training seeds 0, 1, 2: differences +0.098, -0.090, -0.110; mean -0.034, sd 0.114; "
+            "this run's |+0.098| ≤ 2 × sd = 0.228: unclear") in out
     assert "still improving at the last epoch (validation mAP): x, y" in out
     plain = claims_html([ClaimResult("a-1", "a", "t", "holds", "AP", [DETAIL])])
     assert "metric: mAP" in plain and "seeds" not in plain and "caveat" not in plain
@@ -63,22 +64,39 @@ def test_leaderboard_sorts_systems_and_sets_components_apart():
     assert list(systems.index) == ["f", "base"] and list(systems["rank"]) == [1, 2]
     assert list(comps.index) == ["base-crop-union", "clf", "m-c", "m-s"]
     assert systems.loc["f", "x chance"] == 200 and systems.loc["f", "mAP 95% CI"].startswith("[")
-    near = metrics.assign(mAP=[0.014, 0.1, 0.05, 0.2, 0.04, 0.25])   # base 7x chance, f 20x
+    near = metrics.assign(mAP=[0.0192, 0.1, 0.05, 0.2, 0.04, 0.25])   # base 9.6x chance (shown as 10), f 20x
     board = leaderboard(near, pq, PARAMS, n_boot=20)[0]
-    assert board.loc["base", "status"] == "learned, near chance (< 10x)" and board.loc["f", "status"] == "learned"
+    assert board.loc["base", "x chance"] == 10 and board.loc["base", "status"] == "learned, near chance (< 10x)"
+    assert board.loc["f", "status"] == "learned"
+
+
+def test_postprocess_view_note_names_where_the_view_and_the_rerank_rows_differ():
+    from fashionbench.papers.overview import postprocess_view_note
+
+    params = {"postprocess_view": {"steps": {"kr": [{"name": "k_reciprocal", "k1": 20, "k2": 6}],
+                                             "qe": [{"name": "query_expansion", "top_k": 3, "alpha": 3.0}]}},
+              "reranks": {"x-kr": {"input": "m", "steps": [{"name": "k_reciprocal", "k1": 6, "k2": 3}]},
+                          "x-qe": {"input": "m", "steps": [{"name": "query_expansion", "top_k": 3, "alpha": 3.0}]}}}
+    note = postprocess_view_note(params)
+    assert "`k_reciprocal` here k1 20, k2 6, in `x-kr` (on `m`) k1 6, k2 3" in note and "query_expansion" not in note
+    assert postprocess_view_note({"postprocess_view": {"steps": {}}}).endswith("params.yaml.")
 
 
 def test_query_crop_note_names_each_rows_crop_and_the_oracle():
     from fashionbench.papers.overview import query_crop_note
 
-    params = {"profile": "p", "profiles": {"p": {}}, "fusions": {"f": {"kind": "route"}},
+    params = {"profile": "p", "profiles": {"p": {}},
+              "fusions": {"f": {"kind": "route", "routes": {"c": ["u"]}, "router": "oracle"},
+                          "e": {"kind": "route", "routes": {}}},
+              "reranks": {"r": {"input": "f"}},
               "methods": {"a": {"crop": "given"}, "b": {"crop": "given"}, "u": {"crop": "union"}}}
-    note = query_crop_note(params, ["a", "b", "u", "f"])
-    assert note.startswith("Query crops: the dataset's given box for the trained rows, except the union box")
-    assert "for `u`" in note and "`a`" not in note and "oracles" in note
+    note = query_crop_note(params, ["a", "b", "u", "f", "r"])
+    # f and r are judged through their trained input u: the union is the most common crop here
+    assert note.startswith("Query crops: the union box") and "for the rows, except the dataset's given box for `a`, `b`" in note
+    assert "`u`" not in note and "`f`" not in note and "oracles" in note
     only = query_crop_note({**params, "methods": {"d": {"crop": "detected"}}}, ["d"])
     assert only.startswith("Query crops: the detector's box") and "oracle" not in only
-    assert query_crop_note(params, ["f"]) == ""
+    assert query_crop_note(params, ["e"]) == ""
 
 
 def test_nav_links_every_page_and_marks_the_current_one():

@@ -360,6 +360,36 @@ def learned_status(rows: Sequence[str], metrics: Any, histories: Mapping[str, li
                            per_query=per_query, scope=scope) for r in rows}
 
 
+def trained_inputs(params: Mapping[str, Any]) -> dict[str, list[str]]:
+    """``{row: the trained rows it is built from}`` for every fusion and re-rank of ``params``
+    (a route fusion: its routed models and its router unless it is the oracle; a concat fusion: its
+    inputs; a re-rank: its input, followed through fusions), so a caveat about training reaches the
+    models behind a fusion or a re-rank. A trained row maps to itself."""
+    methods = set(params.get("methods") or {})
+    fusions = params.get("fusions") or {}
+    reranks = params.get("reranks") or {}
+
+    def direct(name: str) -> list[str]:
+        if name in fusions:
+            f = fusions[name]
+            if f.get("kind") == "route":
+                parts = [m for ms in (f.get("routes") or {}).values() for m in ms]
+                return parts + ([] if f.get("router", "oracle") == "oracle" else [f["router"]])
+            return list(f.get("inputs") or [])
+        if name in reranks:
+            return [reranks[name]["input"]] if reranks[name].get("input") else []
+        return []
+
+    def resolve(name: str, seen: frozenset = frozenset()) -> list[str]:
+        if name in methods:
+            return [name]
+        if name in seen:  # a cycle is the settings check's to report
+            return []
+        return list(dict.fromkeys(m for d in direct(name) for m in resolve(d, seen | {name})))
+
+    return {name: resolve(name) for name in [*methods, *fusions, *reranks]}
+
+
 def still_improving_rows(rows: Sequence[str], histories: Mapping[str, list] | None) -> list[str]:
     """The ``rows`` whose validation curve (``histories``) still rose at the last epoch
     (:func:`fashionbench.reporting.report.still_improving`), in the given order."""
@@ -397,7 +427,8 @@ def evaluate_claims(per_query: Mapping[str, pd.DataFrame], specs: Sequence[Claim
                     unit_scores: Mapping[str, Mapping[str, pd.DataFrame]] | None = None,
                     metrics: Any = None, histories: Mapping[str, list] | None = None,
                     scope: ComponentScope | None = None,
-                    replicates: Mapping[str, Mapping[int, str]] | None = None) -> list[ClaimResult]:
+                    replicates: Mapping[str, Mapping[int, str]] | None = None,
+                    inputs: Mapping[str, Sequence[str]] | None = None) -> list[ClaimResult]:
     """Verdicts for ``specs`` by the rule in the module docstring.
 
     ``per_query``: one table per evaluated row (``query_id``, ``item_id``, the metrics).
@@ -409,7 +440,8 @@ def evaluate_claims(per_query: Mapping[str, pd.DataFrame], specs: Sequence[Claim
     always all of ``specs``. ``scope`` (:func:`component_scope`): the own-category queries on
     which the components in ``ClaimSpec.rests_on`` are judged. ``replicates``
     (:func:`replicates_of`): the seed replicates of the arms, for the seed rule; they are never
-    chosen for a glob arm.
+    chosen for a glob arm. ``inputs`` (:func:`trained_inputs`): the trained rows behind each fusion
+    and re-rank arm, for the "still improving" caveat (without it, only rows with a curve of their own).
     """
     from fashionbench.core.stats import adjusted_ci, bootstrap_p_value, holm
 
@@ -479,7 +511,8 @@ def evaluate_claims(per_query: Mapping[str, pd.DataFrame], specs: Sequence[Claim
         arms = sorted({d[s] for d in res.details for s in ("a", "b")})
         known = sorted(set(mets) | set(histories or {}) | set(per_query))
         parts = [m for g in spec.rests_on for m in known if fnmatch.fnmatchcase(m, g) and m not in arms]
-        res.still_improving = still_improving_rows(arms + parts, histories)
+        behind = [m for r in arms + parts for m in (inputs or {}).get(r, [r])]
+        res.still_improving = still_improving_rows(list(dict.fromkeys(arms + parts + behind)), histories)
         if mets or histories:
             failed = [r for r in [not_learned(x, mets, histories) for x in arms]
                       + [not_learned(x, mets, histories, component=True, per_query=per_query, scope=scope)

@@ -17,8 +17,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from fashionbench.papers.claims import (HOLDS, METRIC_NAMES, NOT_HOLD, UNCLEAR, UNTESTED, VERDICT_COLOURS,
-                                        ClaimResult)
+from fashionbench.papers.claims import (HOLDS, METRIC_NAMES, NOT_HOLD, SEED_FACTOR, UNCLEAR, UNTESTED,
+                                        VERDICT_COLOURS, ClaimResult)
 from fashionbench.reporting.links import COMPARISON_PAGE, method_nav, method_page, nav, page_of  # noqa: F401 (re-exported)
 
 
@@ -32,13 +32,14 @@ def _effect(d: Mapping[str, Any]) -> str:
 
 def _seeds(d: Mapping[str, Any]) -> str:
     """Where the seed spread was measured: every seed's difference, their mean and sd, and the rule
-    (the verdict needs |this run's difference| > 2 x sd); '' otherwise."""
+    as applied (this run's difference, the one with the CI, against ``SEED_FACTOR`` x sd); '' otherwise."""
     if d.get("seeds", 1) < 3:
         return ""
     per = ", ".join(f"{x:+.3f}" for x in d.get("seed_diffs", []))
     seeds = ", ".join(str(s) for s in d.get("seed_list", []))
-    test = (f"|{d['diff']:+.3f}| ≤ 2 × sd: unclear" if d.get("seed_rule")
-            else f"|{d['diff']:+.3f}| {'>' if abs(d['diff']) > 2 * d['seed_sd'] else '≤'} 2 × sd")
+    bound = f"{SEED_FACTOR:g} × sd = {SEED_FACTOR * d['seed_sd']:.3f}"
+    test = (f"this run's |{d['diff']:+.3f}| ≤ {bound}: unclear" if d.get("seed_rule")
+            else f"this run's |{d['diff']:+.3f}| {'>' if abs(d['diff']) > SEED_FACTOR * d['seed_sd'] else '≤'} {bound}")
     return (f"<br><small>training seeds {seeds}: differences {per}; mean {d['seed_mean_diff']:+.3f}, "
             f"sd {d['seed_sd']:.3f}; {test}</small>")
 
@@ -84,8 +85,8 @@ def training_table(names: Sequence[str], models_dir: Path, not_learned: Mapping[
     """The paper pages' training table (:func:`fashionbench.reporting.report.training_table`) with
     the "did not learn" status of the rule the claims use (``not_learned``, from
     :func:`fashionbench.papers.claims.learned_status`: test mAP against the test chance level, a
-    per-category model on its own category's test queries) instead of the validation ratio, so a
-    table and a verdict never disagree about one row. A column "val x chance" keeps the
+    per-category model on its own category's test queries) instead of the validation ratio, so this
+    table and a verdict agree about a row. A column "val x chance" keeps the
     validation ratio in sight (its gallery, the held-out items, is far smaller than the test one)."""
     from fashionbench.reporting.report import NOT_LEARNED, still_improving
     from fashionbench.reporting.report import training_table as validation_table
@@ -98,7 +99,7 @@ def training_table(names: Sequence[str], models_dir: Path, not_learned: Mapping[
         h = json.loads((Path(models_dir) / row / "history.json").read_text())
         if not h or "val_mAP" not in h[-1]:
             ratio.append(np.nan)
-            status.append(table.at[row, "status"])
+            status.append(NOT_LEARNED if not_learned.get(row) else table.at[row, "status"])
             continue
         chance = float(h[-1]["val_chance_mAP"])
         ratio.append(round(float(h[-1]["val_mAP"]) / chance, 1) if chance > 0 else np.nan)
@@ -131,25 +132,50 @@ def component_rows(params: Mapping[str, Any], names: Sequence[str]) -> list[str]
 
 def query_crop_note(params: Mapping[str, Any], names: Sequence[str]) -> str:
     """One sentence naming which query crop the rows ``names`` use (``crop``/``query_crop`` of their
-    settings; fusions and re-ranks take their input rows' crops and are left out): the given box is
-    an oracle a deployed system replaces by a detector's box."""
+    settings; a fusion or re-rank: that of the trained rows it is built from,
+    :func:`fashionbench.papers.claims.trained_inputs`). The given box, and a union containing it,
+    are oracles a deployed system replaces by a detector's box."""
     from fashionbench.core import config
+    from fashionbench.papers.claims import trained_inputs
 
+    behind = trained_inputs(params)
     by_crop: dict[str, list[str]] = {}
     for n in names:
-        if n in (params.get("methods") or {}):
-            by_crop.setdefault(config.row_crops(config.method_settings(params, n))[1], []).append(n)
+        crops = sorted({config.row_crops(config.method_settings(params, m))[1] for m in behind.get(n, [])})
+        if crops:
+            by_crop.setdefault(" + ".join(crops), []).append(n)
     if not by_crop:
         return ""
-    words = {"given": "the dataset's given box", "gt": "the ground-truth box", "union": "the union box (given box and every confident detected box, shang's eq. 1)",
+    words = {"given": "the dataset's given box", "gt": "the ground-truth box",
+             "union": "the union box (given box and every confident detected box, shang's eq. 1)",
              "detected": "the detector's box", "fused": "the WBF-fused detector box", "full": "the whole image"}
     main = max(by_crop, key=lambda c: len(by_crop[c]))
     rest = "; ".join(f"{words.get(c, c)} for {', '.join(f'`{n}`' for n in rows)}"
                      for c, rows in by_crop.items() if c != main)
+    used = {c for key in by_crop for c in key.split(" + ")}
     oracle = (" (the given and ground-truth boxes, and a union containing them, are oracles: a deployed system "
-              "crops a consumer photo with a detector alone)") if set(by_crop) & {"given", "gt", "union"} else ""
-    return (f"Query crops: {words.get(main, main)} for the trained rows" + (f", except {rest}" if rest else "")
-            + f"{oracle}; fusions and re-ranks use their input rows' crops.")
+              "crops a consumer photo with a detector alone)") if used & {"given", "gt", "union"} else ""
+    return (f"Query crops: {words.get(main, main)} for the rows" + (f", except {rest}" if rest else "") + f"{oracle}.")
+
+
+def postprocess_view_note(params: Mapping[str, Any]) -> str:
+    """How the post-processing view's settings (``postprocess_view.steps``, one setting for every
+    method) differ from the re-rank rows that apply the same steps (``reranks``)."""
+    steps = (params.get("postprocess_view") or {}).get("steps") or {}
+
+    def fmt(step: Mapping[str, Any]) -> str:
+        keys = [k for k in ("k1", "k2", "lambda_value", "top_k", "alpha", "fit_on") if k in step]
+        return ", ".join(f"{k} {step[k]}" for k in keys)
+
+    view = {s["name"]: s for chain in steps.values() for s in chain}
+    diffs = []
+    for name, row in (params.get("reranks") or {}).items():
+        for s in row.get("steps") or []:
+            v = view.get(s.get("name"))
+            if v is not None and fmt(v) != fmt(s):
+                diffs.append(f"`{s['name']}` here {fmt(v)}, in `{name}` (on `{row.get('input')}`) {fmt(s)}")
+    return ("One setting per step for every method, from `postprocess_view` in params.yaml"
+            + ("; it differs from the re-rank rows': " + "; ".join(diffs) + "." if diffs else "."))
 
 
 #: a row that learned (>= 5x chance mAP) but under this multiple of it is marked "near chance"
@@ -179,7 +205,8 @@ def leaderboard(metrics: pd.DataFrame, per_query: Mapping[str, pd.DataFrame], pa
             rec["chance mAP"] = float(m["chance_mAP"])
             rec["x chance"] = int(round(float(m["mAP"]) / float(m["chance_mAP"])))
         rec["status"] = m.get("status", "")
-        if rec["status"] == "learned" and rec.get("x chance", NEAR_CHANCE) < NEAR_CHANCE:
+        ratio = float(m["mAP"]) / float(m["chance_mAP"]) if rec.get("chance mAP") else None
+        if rec["status"] == "learned" and ratio is not None and ratio < NEAR_CHANCE:
             rec["status"] = f"learned, near chance (< {NEAR_CHANCE}x)"
         rows.append(rec)
     df = pd.DataFrame(rows)

@@ -78,10 +78,10 @@ def _paired(a: pd.DataFrame, b: pd.DataFrame, col: str, n_boot: int, seed: int) 
 
 def best_single(per_query: Mapping[str, pd.DataFrame], pattern: str = "ji-single-*",
                 metric: str = "top10", histories: Mapping[str, list] | None = None) -> str | None:
-    """The row matching ``pattern`` that claim ji-2 compares with: the highest last validation mAP
-    (``histories``: held-out train items) when every such row has a validation curve, as the claims
-    choose "the best single model"; otherwise the highest mean ``metric`` (ties: first name). None
-    when no row matches."""
+    """The best row matching ``pattern``: the highest last validation mAP (``histories``: held-out
+    train items) when every such row has a validation curve, which is how claim ji-2 chooses "the
+    best single model"; otherwise the highest mean test ``metric`` (ties: first name), a fallback
+    the claim does not use (it then chooses on half of the query items). None when no row matches."""
     from fashionbench.papers.claims import _by_validation
 
     by_val = _by_validation(pattern, per_query, metric, histories)
