@@ -138,3 +138,19 @@ def test_bootstrap_ci_of_one_method_via_zero_baseline_matches_plain_ci():
     v = rng.uniform(0, 1, 200)
     assert paired_cluster_bootstrap_diff(v, np.zeros(200), np.arange(200), n_boot=300, seed=2) == \
         pytest.approx(bootstrap_ci(v, n_boot=300, seed=2), abs=1e-12)
+
+
+def test_seed_table_lists_each_seed_and_the_spread(tmp_path):
+    import json
+
+    from fashionbench.papers.zhan.report import seed_table
+
+    params = {"methods": {"z": {"group": "zhan"}, "z-s1": {"group": "zhan", "replicate_of": "z", "train_seed": 1},
+                          "z-s2": {"group": "zhan", "replicate_of": "z", "train_seed": 2}, "y": {"group": "zhan"}},
+              "seed": 0}
+    (tmp_path / "metrics").mkdir()
+    for name, acc in (("z", 0.80), ("z-s1", 0.70), ("z-s2", 0.75), ("y", 0.9)):
+        (tmp_path / "metrics" / f"{name}.extra.json").write_text(json.dumps({"triplet_accuracy": acc}))
+    t = seed_table(params, tmp_path)
+    assert list(t.index) == ["z"] and t.loc["z", "seed 0"] == "80.00" and t.loc["z", "seed 2"] == "75.00"
+    assert t.loc["z", "mean ± sd"] == "75.00 ± 5.00"

@@ -90,6 +90,29 @@ def triplet_table(params: Mapping[str, Any], root: Path | None = None, *, n_boot
     return pd.DataFrame.from_dict(out, orient="index")
 
 
+def seed_table(params: Mapping[str, Any], root: Path | None = None) -> pd.DataFrame:
+    """One row per zhan row trained with several seeds (``replicate_of``): its validation triplet
+    accuracy (%) per training seed, and their mean and sd (ddof 1): the spread the seed rule of the
+    claims reads. Seeds without a ``triplet_eval`` output are left out."""
+    from fashionbench.papers.claims import replicates_of
+
+    root = root or config.project_root()
+    out = {}
+    for row, by_seed in replicates_of(params).items():
+        if row not in zhan_rows(params) or len(by_seed) < 2:
+            continue
+        accs = {}
+        for s, name in sorted(by_seed.items()):
+            path = root / "metrics" / f"{name}.extra.json"
+            if path.is_file():
+                accs[f"seed {s}"] = 100 * float(json.loads(path.read_text(encoding="utf-8"))["triplet_accuracy"])
+        if len(accs) >= 2:
+            vals = np.array(list(accs.values()))
+            out[row] = {**{k: f"{v:.2f}" for k, v in accs.items()},
+                        "mean ± sd": f"{vals.mean():.2f} ± {vals.std(ddof=1):.2f}"}
+    return pd.DataFrame.from_dict(out, orient="index")
+
+
 def plot_margins(params: Mapping[str, Any], root: Path | None = None, *, n_boot: int = 1000,
                  seed: int = 0) -> plt.Figure | None:
     """Validation triplet accuracy (and mAP) against the margin, hard-only vs hard & easy rows, with CIs."""
@@ -171,6 +194,11 @@ def extra_sections(ctx: ReportContext) -> None:
     with pd.option_context('display.max_colwidth', None):
         display(row_settings(ctx.params))
         display(triplet_table(ctx.params, ctx.root, n_boot=ctx.n_boot, seed=ctx.seed))
+        seeds = seed_table(ctx.params, ctx.root)
+        if len(seeds):
+            display(Markdown("Rows trained with several seeds: validation triplet accuracy (%) per training seed "
+                             "(the tables above show each seed's row; Table I quotes the row as named)."))
+            display(seeds)
     plot_margins(ctx.params, ctx.root, n_boot=ctx.n_boot, seed=ctx.seed)  # shown by the inline backend (once)
     display(Markdown("### zhan: the same comparisons on retrieval AP\n"
                      "Not the paper's metric for these claims; shown because retrieval is what the benchmark is for."))
