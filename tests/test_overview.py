@@ -42,12 +42,14 @@ def test_claims_table_names_the_metric_the_seeds_and_rows_still_improving():
     res = [ClaimResult("zhan-1", "zhan", "ImageNet beats random", "unclear", "triplet_accuracy", [seeded],
                        still_improving=["x", "y"])]
     out = claims_html(res)
-    assert "<p>1 claim: 1 unclear.</p>" in out and "metric: validation triplet accuracy" in out
+    assert "<p>1 claim: 1 unclear.</p>" in out and "ImageNet beats random <small>(validation triplet accuracy)</small>" in out
     assert ("training seeds 0, 1, 2: differences +0.098, -0.090, -0.110; mean -0.034, sd 0.114; "
             "this run's |+0.098| ≤ 2 × sd = 0.228: unclear") in out
-    assert "still improving at the last epoch (validation mAP): x, y" in out
+    assert "still improving at the last epoch: x, y</small>" in out
+    many = claims_html([ClaimResult("a-1", "a", "t", "holds", "AP", [DETAIL], still_improving=list("abcde"))])
+    assert 'title="a, b, c, d, e"' in many and "still improving at the last epoch: a, b, c and 2 more" in many
     plain = claims_html([ClaimResult("a-1", "a", "t", "holds", "AP", [DETAIL])])
-    assert "metric: mAP" in plain and "seeds" not in plain and "caveat" not in plain
+    assert "(mAP)" in plain and "seeds" not in plain and "caveat" not in plain
 
 
 def test_leaderboard_sorts_systems_and_sets_components_apart():

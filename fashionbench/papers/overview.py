@@ -63,12 +63,14 @@ def claims_html(results: Sequence[ClaimResult], *, link: bool = True, anchors: b
         ident = f'<a href="{page_of(r.paper)}#{cid}">{cid}</a>' if link else cid
         evidence = "<br>".join(_effect(d) for d in r.details) if r.details else html.escape(r.reason or "—")
         if r.details and r.still_improving:
-            evidence += ("<br><small><b>caveat:</b> still improving at the last epoch (validation mAP): "
-                         f"{html.escape(', '.join(r.still_improving))}; more training could change this</small>")
+            rows_ = r.still_improving
+            shown = ", ".join(rows_[:3]) + (f" and {len(rows_) - 3} more" if len(rows_) > 3 else "")
+            evidence += (f'<br><small title="{html.escape(", ".join(rows_))}"><b>caveat:</b> still improving at the '
+                         f"last epoch: {html.escape(shown)}</small>")
         metric = METRIC_NAMES.get(r.metric, r.metric)
         colour = VERDICT_COLOURS.get(r.verdict, "")
         rows.append(f'<tr{f" id={cid!r}" if anchors else ""}><td style="white-space:nowrap">{ident}</td>'
-                    f"<td>{html.escape(r.text)}<br><small>metric: {html.escape(metric)}</small></td>"
+                    f"<td>{html.escape(r.text)} <small>({html.escape(metric)})</small></td>"
                     f'<td style="background:{colour};font-weight:bold;white-space:nowrap">{html.escape(r.verdict)}</td>'
                     f"<td>{evidence}</td><td style=\"font-size:85%\">{_inline_code(r.note or '—')}</td></tr>")
     counts = {v: sum(r.verdict == v for r in results) for v in (HOLDS, NOT_HOLD, UNCLEAR, UNTESTED)}
