@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from tiny_reference import CROSS_CPU_TOL, REFERENCE, diff, metrics_files, near
+from tiny_reference import (CROSS_CPU_TOL, REFERENCE, REFERENCES, best_match, cpu_kind, diff, metrics_files,
+                            near, references, write)
 
 
 def test_reference_exists_and_is_flat_numbers():
@@ -50,3 +51,32 @@ def test_a_cross_cpu_drift_within_the_tolerance_passes_and_is_listed():
     assert diff(far, want, tol=CROSS_CPU_TOL) != []
     count = {"x.json": json.dumps({"mAP": 0.065933, "n_queries": 790})}
     assert diff(count, want, tol=CROSS_CPU_TOL) != []               # counts are never near
+
+
+def test_every_committed_reference_says_which_cpu_made_it():
+    refs = references()
+    assert "cpu-2026-11" in refs and len(refs) >= 2, sorted(refs)   # the old machine's and this one's
+    for name in refs:
+        assert (REFERENCES / name / "cpu.txt").is_file(), f"{name}: no cpu.txt"
+        assert set(refs[name]) == set(refs["cpu-2026-11"]), f"{name}: not the same files as cpu-2026-11"
+
+
+def test_a_run_passes_when_it_reproduces_any_one_reference_and_fails_against_none():
+    a = {"x.json": json.dumps({"mAP": 0.0229, "n": 5})}
+    b = {"x.json": json.dumps({"mAP": 0.0268, "n": 5})}
+    refs = {"cpu-a": a, "cpu-b": b}
+    assert best_match(b, refs, CROSS_CPU_TOL) == ("cpu-b", [])
+    assert best_match(a, refs, CROSS_CPU_TOL) == ("cpu-a", [])
+    moved = {"x.json": json.dumps({"mAP": 0.0300, "n": 5})}          # a code change: matches neither
+    name, problems = best_match(moved, refs, CROSS_CPU_TOL)
+    assert name in refs and problems == [f"x.json: mAP: got 0.03, reference {json.loads(refs[name]['x.json'])['mAP']}"]
+    assert best_match(b, {}, CROSS_CPU_TOL)[1] != []                 # no reference at all: a failure
+
+
+def test_write_keeps_the_other_kinds_references(tmp_path):
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "m.json").write_text("{}")
+    folder = write({"m.json": "{\"mAP\": 0.5}"}, tmp_path / "new")
+    assert (tmp_path / "old" / "m.json").read_text() == "{}"
+    assert references(tmp_path)["new"] == {"m.json": "{\"mAP\": 0.5}"} and (folder / "cpu.txt").is_file()
+    assert cpu_kind() == cpu_kind() and "-" in cpu_kind()
