@@ -297,6 +297,18 @@ def test_seed_rule_needs_the_effect_above_twice_the_seed_spread():
     assert "1 seed (spread not measured: it needs >= 3)" in claims_table([plain])["evidence"][0]
 
 
+def test_a_seed_replicate_that_did_not_learn_makes_the_claim_untested():
+    """zhan-imagenet-m1-seed2 at 4.1x chance in the default run: its difference would enter the seed
+    spread as evidence, so the claim is untested and says which replicate failed."""
+    pq, reps = _seeded([0.2, 0.21, 0.19])
+    metrics = {n: {"mAP": 0.5, "chance_mAP": 0.002} for n in pq}
+    ok = evaluate_claims(pq, _spec(Comparison("a", "b")), replicates=reps, metrics=metrics)[0]
+    assert ok.verdict == "holds"
+    metrics["a-seed2"] = {"mAP": 0.0077, "chance_mAP": 0.0019}
+    r = evaluate_claims(pq, _spec(Comparison("a", "b")), replicates=reps, metrics=metrics)[0]
+    assert r.verdict == "untested" and r.reason == "a-seed2 did not learn (mAP 0.0077, chance 0.0019)"
+
+
 def test_replicates_are_never_chosen_for_a_glob_arm():
     pq = {"m-single-1": _pq(BASE), "m-single-1-seed1": _pq(BASE + 0.5), "m-single-1-seed2": _pq(BASE),
           "m-fusion": _pq(BASE + 0.05)}

@@ -27,7 +27,8 @@ per-query metric. A side of a comparison is a method name or a glob (``shang-sin
    (:func:`fashionbench.retrieval.metrics.learned`), or a component row named in
    ``ClaimSpec.rests_on`` whose mean AP on the test queries of its own category is under 5x their
    chance AP (:func:`not_learned`, :class:`ComponentScope`), makes the claim **untested: <row> did
-   not learn (mAP x, chance y)**, never "does not hold".
+   not learn (mAP x, chance y)**, never "does not hold". So does a seed replicate of an arm that did
+   not learn: its difference would enter the seed spread (rule 6) as if it were evidence.
 5. **Glob arms** ("the best single model") are chosen without looking at the scores they are
    compared on. When every matching row is a trained row with a validation curve
    (``history.json``), the glob resolves to the one with the highest last validation mAP (held-out
@@ -511,10 +512,12 @@ def evaluate_claims(per_query: Mapping[str, pd.DataFrame], specs: Sequence[Claim
         arms = sorted({d[s] for d in res.details for s in ("a", "b")})
         known = sorted(set(mets) | set(histories or {}) | set(per_query))
         parts = [m for g in spec.rests_on for m in known if fnmatch.fnmatchcase(m, g) and m not in arms]
+        # an arm's seed replicates enter its seed spread, so each of them must have learned too
+        seeded = [n for a in arms for n in sorted(set(reps.get(a, {}).values()) - {a})]
         behind = [m for r in arms + parts for m in (inputs or {}).get(r, [r])]
-        res.still_improving = still_improving_rows(list(dict.fromkeys(arms + parts + behind)), histories)
+        res.still_improving = still_improving_rows(list(dict.fromkeys(arms + seeded + parts + behind)), histories)
         if mets or histories:
-            failed = [r for r in [not_learned(x, mets, histories) for x in arms]
+            failed = [r for r in [not_learned(x, mets, histories) for x in arms + seeded]
                       + [not_learned(x, mets, histories, component=True, per_query=per_query, scope=scope)
                          for x in parts] if r]
             if failed:

@@ -27,11 +27,11 @@ PAPER = Paper(
           "at 64 px, sizes 64/128/256/512 (1/8 of the row names' sizes), 4 epochs and 1 expansion crop plus the "
           "original per image (CPU budget); the paper profile holds the paper's settings (docs/papers/shang.md).",
     claims=(
-    ClaimSpec("shang-1", "shang", "distance fusion of the four models beats the best single model (mAP)",
+    ClaimSpec("shang-1", "shang", "distance fusion of the four models beats the best single model",
               "AP", (Comparison("shang-fusion", "shang-single-*"),),
               rests_on=("shang-clothes-*", "shang-shoes-*", "shang-bags-*"),
               note=_STAND_IN),
-    ClaimSpec("shang-2", "shang", "the top-1 re-rank beats fusion alone (mAP)",
+    ClaimSpec("shang-2", "shang", "the top-1 re-rank beats fusion alone",
               "AP", (Comparison("shang-fusion-rerank", "shang-fusion"),),
               rests_on=("shang-clothes-*", "shang-shoes-*", "shang-bags-*"),
               note=_STAND_IN),
