@@ -165,3 +165,25 @@ def test_clothes_table_without_clothes_queries_says_so():
                         per_query={"chen-all": pq}, mine=["chen-all"], n_boot=50, seed=0, n_examples=0)
     t = clothes_table(ctx, manifest)
     assert t.loc["All, ResNet101 (256)", "our row"] == "chen-all: no clothes query in this dataset"
+
+
+def test_the_claims_stand_in_notes_give_the_arms_default_epochs():
+    """A claim note that says "N epochs" says what params.yaml's default profile trains its arms for
+    (chen's note said 4 after its rows went to 7)."""
+    import re
+
+    from fashionbench.core import config
+    from fashionbench.papers.registry import CLAIMS
+
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["profile"] = "default"
+    checked = 0
+    for spec in CLAIMS:
+        said = re.findall(r"(\d+) epochs \(paper", spec.note or "")
+        arms = {x for c in spec.comparisons for x in (c.a, c.b) if x in params["methods"]}
+        if not said or not arms:
+            continue
+        for arm in arms:
+            assert int(config.method_settings(params, arm)["epochs"]) == int(said[0]), (spec.id, arm, spec.note)
+        checked += 1
+    assert checked >= 3                             # chen-1, park-1, zhan-2

@@ -307,6 +307,12 @@ def test_a_seed_replicate_that_did_not_learn_makes_the_claim_untested():
     metrics["a-seed2"] = {"mAP": 0.0077, "chance_mAP": 0.0019}
     r = evaluate_claims(pq, _spec(Comparison("a", "b")), replicates=reps, metrics=metrics)[0]
     assert r.verdict == "untested" and r.reason == "a-seed2 did not learn (mAP 0.0077, chance 0.0019)"
+    # a comparison of that arm with an unreplicated row measures no spread: the failed replicate plays
+    # no part in it (zhan-3, m4 vs m1, beside zhan-1's replicated m1), so it does not make it untested
+    pq["c"] = _pq(BASE)
+    metrics["c"] = {"mAP": 0.5, "chance_mAP": 0.002}
+    other = evaluate_claims(pq, _spec(Comparison("a", "c")), replicates=reps, metrics=metrics)[0]
+    assert other.verdict == "holds" and other.details[0]["seeds"] == 1
 
 
 def test_replicates_are_never_chosen_for_a_glob_arm():

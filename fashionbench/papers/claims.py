@@ -27,8 +27,9 @@ per-query metric. A side of a comparison is a method name or a glob (``shang-sin
    (:func:`fashionbench.retrieval.metrics.learned`), or a component row named in
    ``ClaimSpec.rests_on`` whose mean AP on the test queries of its own category is under 5x their
    chance AP (:func:`not_learned`, :class:`ComponentScope`), makes the claim **untested: <row> did
-   not learn (mAP x, chance y)**, never "does not hold". So does a seed replicate of an arm that did
-   not learn: its difference would enter the seed spread (rule 6) as if it were evidence.
+   not learn (mAP x, chance y)**, never "does not hold". So does a seed replicate that did not learn
+   where the comparison measures the seed spread (rule 6: both arms replicated), since its difference
+   would enter the spread as if it were evidence.
 5. **Glob arms** ("the best single model") are chosen without looking at the scores they are
    compared on. When every matching row is a trained row with a validation curve
    (``history.json``), the glob resolves to the one with the highest last validation mAP (held-out
@@ -512,8 +513,11 @@ def evaluate_claims(per_query: Mapping[str, pd.DataFrame], specs: Sequence[Claim
         arms = sorted({d[s] for d in res.details for s in ("a", "b")})
         known = sorted(set(mets) | set(histories or {}) | set(per_query))
         parts = [m for g in spec.rests_on for m in known if fnmatch.fnmatchcase(m, g) and m not in arms]
-        # an arm's seed replicates enter its seed spread, so each of them must have learned too
-        seeded = [n for a in arms for n in sorted(set(reps.get(a, {}).values()) - {a})]
+        # where a comparison's seed spread is measured (both arms replicated), the replicates are
+        # evidence, so each of them must have learned too; elsewhere they play no part
+        seeded = [n for d in res.details if d.get("seeds", 1) > 1 for a in (d["a"], d["b"])
+                  for n in sorted(set(reps.get(a, {}).values()) - {a})]
+        seeded = list(dict.fromkeys(seeded))
         behind = [m for r in arms + parts for m in (inputs or {}).get(r, [r])]
         res.still_improving = still_improving_rows(list(dict.fromkeys(arms + seeded + parts + behind)), histories)
         if mets or histories:
