@@ -22,14 +22,19 @@ REFERENCE = REFERENCES / "cpu-2026-11"
 _ISA_PREFIXES = ("avx", "amx", "fma", "f16c", "sse4", "vnni")
 
 
-def cpu_flags() -> list[str]:
-    """The vector-unit flags of this machine's CPU (from /proc/cpuinfo), sorted; empty where unreadable."""
+def _cpuinfo(field: str) -> str:
+    """The value of the first ``field`` line of /proc/cpuinfo ("" where unreadable or absent)."""
     try:
         text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
     except OSError:
-        return []
-    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
-    return sorted({f for f in line.partition(":")[2].split() if f.startswith(_ISA_PREFIXES)})
+        return ""
+    line = next((ln for ln in text.splitlines() if ln.startswith(field)), "")
+    return line.partition(":")[2].strip()
+
+
+def cpu_flags() -> list[str]:
+    """The vector-unit flags of this machine's CPU (from /proc/cpuinfo), sorted; empty where unreadable."""
+    return sorted({f for f in _cpuinfo("flags").split() if f.startswith(_ISA_PREFIXES)})
 
 
 def cpu_kind() -> str:
@@ -100,9 +105,9 @@ def best_match(got: dict[str, str], refs: dict[str, dict[str, str]], tol: float)
     differences: ``(name, problems)``. ``problems`` is empty exactly when some reference matches."""
     if not refs:
         return "", ["no reference under tests/data/tiny-metrics/ (make one: docs/budgets.md)"]
-    scored = sorted((len(diff(got, want, tol)), name) for name, want in refs.items())
-    name = scored[0][1]
-    return name, diff(got, refs[name], tol)
+    diffs = {name: diff(got, want, tol) for name, want in refs.items()}
+    name = min(sorted(diffs), key=lambda n: len(diffs[n]))
+    return name, diffs[name]
 
 
 def write(got: dict[str, str], folder: Path | None = None) -> Path:
@@ -116,16 +121,7 @@ def write(got: dict[str, str], folder: Path | None = None) -> Path:
         (folder / rel).parent.mkdir(parents=True, exist_ok=True)
         (folder / rel).write_text(text, encoding="utf-8")
     (folder / "cpu.txt").write_text(
-        f"kind: {folder.name}\nmachine: {platform.machine()}\nprocessor: {_model_name()}\n"
+        f"kind: {folder.name}\nmachine: {platform.machine()}\nprocessor: {_cpuinfo('model name') or 'unknown'}\n"
         f"vector flags: {' '.join(cpu_flags())}\n", encoding="utf-8")
     return folder
 
-
-def _model_name() -> str:
-    try:
-        for ln in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
-            if ln.startswith("model name"):
-                return ln.partition(":")[2].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
